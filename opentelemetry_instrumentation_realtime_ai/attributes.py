@@ -1,0 +1,237 @@
+"""The telemetry vocabulary: every attribute key, span name and metric name the package emits.
+
+Dashboards and alerts are built on these names, so they live here and nowhere else.
+Span names never carry ids or free text; names of pipelines and elements go into attributes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from opentelemetry.util.types import AttributeValue
+
+# --- pipeline (the seed's attributes.go) ---
+PIPELINE_NAME = "pipeline.name"
+PIPELINE_ELEMENT = "pipeline.element"
+SESSION_ID = "session.id"
+MESSAGE_TYPE = "message.type"
+
+# --- audio / video ---
+AUDIO_SAMPLE_RATE = "audio.sample_rate"
+AUDIO_CHANNELS = "audio.channels"
+AUDIO_MEDIA_TYPE = "audio.media_type"
+AUDIO_CODEC = "audio.codec"
+AUDIO_DATA_SIZE = "audio.data_size"
+AUDIO_OPERATION = "audio.operation"
+AUDIO_INPUT_SIZE = "audio.input_size"
+AUDIO_OUTPUT_SIZE = "audio.output_size"
+VIDEO_WIDTH = "video.width"
+VIDEO_HEIGHT = "video.height"
+VIDEO_MEDIA_TYPE = "video.media_type"
+VIDEO_CODEC = "video.codec"
+VIDEO_DATA_SIZE = "video.data_size"
+VIDEO_OPERATION = "video.operation"
+VIDEO_INPUT_SIZE = "video.input_size"
+VIDEO_OUTPUT_SIZE = "video.output_size"
+
+# --- connection ---
+CONNECTION_ID = "connection.id"
+CONNECTION_TYPE = "connection.type"
+CONNECTION_STATE = "connection.state"
+CONNECTION_OLD_STATE = "connection.old_state"
+CONNECTION_DIRECTION = "connection.direction"
+CONNECTION_MESSAGES_RECEIVED = "connection.messages.received"
+CONNECTION_MESSAGES_SENT = "connection.messages.sent"
+CONNECTION_BYTES_RECEIVED = "connection.bytes.received"
+CONNECTION_BYTES_SENT = "connection.bytes.sent"
+
+# --- AI services: the seed's keys ---
+LLM_PROVIDER = "llm.provider"
+LLM_MODEL = "llm.model"
+LLM_RESPONSE_TYPE = "llm.response_type"
+LLM_RESPONSE_SIZE = "llm.response_size"
+STT_PROVIDER = "stt.provider"
+STT_TEXT_LENGTH = "stt.text_length"
+TTS_PROVIDER = "tts.provider"
+TTS_VOICE = "tts.voice"
+TTS_TEXT_LENGTH = "tts.text_length"
+
+# --- AI services: OpenTelemetry GenAI semantic conventions (Development status) ---
+GEN_AI_OPERATION_NAME = "gen_ai.operation.name"
+GEN_AI_PROVIDER_NAME = "gen_ai.provider.name"
+GEN_AI_REQUEST_MODEL = "gen_ai.request.model"
+GEN_AI_RESPONSE_MODEL = "gen_ai.response.model"
+GEN_AI_RESPONSE_FINISH_REASONS = "gen_ai.response.finish_reasons"
+GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK = "gen_ai.response.time_to_first_chunk"
+GEN_AI_USAGE_INPUT_TOKENS = "gen_ai.usage.input_tokens"
+GEN_AI_USAGE_OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
+GEN_AI_TOKEN_TYPE = "gen_ai.token.type"
+GEN_AI_CONVERSATION_ID = "gen_ai.conversation.id"
+GEN_AI_INPUT_MESSAGES = "gen_ai.input.messages"
+GEN_AI_OUTPUT_MESSAGES = "gen_ai.output.messages"
+GEN_AI_TOOL_NAME = "gen_ai.tool.name"
+GEN_AI_INPUT_TEXT = "gen_ai.input.text"
+"""Text sent to speech synthesis (content capture only)."""
+GEN_AI_OUTPUT_TEXT = "gen_ai.output.text"
+"""A transcript (content capture only)."""
+
+OPERATION_CHAT = "chat"
+OPERATION_SPEECH_TO_TEXT = "speech_to_text"
+OPERATION_TEXT_TO_SPEECH = "text_to_speech"
+
+# --- turns and framework ---
+TURN_NUMBER = "turn.number"
+TURN_INTERRUPTED = "turn.interrupted"
+TURN_USER_BOT_LATENCY = "turn.user_bot_latency"
+SESSION_TURNS = "conversation.turns"
+FRAMEWORK = "realtime_ai.framework"
+FRAMEWORK_VERSION = "realtime_ai.framework.version"
+INTERRUPTED = "realtime_ai.interrupted"
+"""On an AI span: the request was cut short because the user interrupted the bot."""
+
+# --- errors ---
+ERROR_TYPE = "error.type"
+ERROR_MESSAGE = "error.message"
+
+# --- span names (fixed: never an id or free text) ---
+SPAN_PIPELINE_RUN = "pipeline.run"
+SPAN_TURN = "conversation.turn"
+SPAN_ELEMENT_PROCESS = "element.process"
+SPAN_ELEMENT_START = "element.start"
+SPAN_ELEMENT_STOP = "element.stop"
+SPAN_PIPELINE_PUSH = "pipeline.push"
+SPAN_PIPELINE_PULL = "pipeline.pull"
+SPAN_AUDIO_PROCESS = "audio.process"
+SPAN_VIDEO_PROCESS = "video.process"
+
+# --- span events ---
+EVENT_STATE_CHANGE = "connection.state_change"
+EVENT_PIPELINE_STOP = "pipeline.stop"
+EVENT_TOOL_CALL = "gen_ai.tool.call"
+EVENT_TRANSCRIPT = "stt.transcript"
+
+
+def ai_span_name(operation: str, model: str | None) -> str:
+    """GenAI convention: ``"{operation} {model}"``; the model is a bounded name, not free text."""
+    return f"{operation} {model}" if model else operation
+
+
+def connection_span_name(connection_type: str) -> str:
+    return f"connection {connection_type}"
+
+
+# --- metric names and units ---
+METRIC_OPERATION_DURATION = "gen_ai.client.operation.duration"
+METRIC_TIME_TO_FIRST_CHUNK = "gen_ai.client.operation.time_to_first_chunk"
+METRIC_TOKEN_USAGE = "gen_ai.client.token.usage"
+METRIC_TURN_LATENCY = "realtime_ai.turn.user_bot_latency"
+METRIC_TURNS = "realtime_ai.turns"
+METRIC_INTERRUPTIONS = "realtime_ai.turn.interruptions"
+METRIC_ELEMENT_TIME = "realtime_ai.element.processing.time"
+METRIC_FRAMES = "realtime_ai.frames"
+METRIC_CONNECTIONS_ACTIVE = "realtime_ai.connection.active"
+METRIC_CONNECTION_STATE_CHANGES = "realtime_ai.connection.state_changes"
+METRIC_CONNECTION_MESSAGES = "realtime_ai.connection.messages"
+METRIC_SESSIONS_ACTIVE = "realtime_ai.sessions.active"
+
+
+def _clean(attributes: Mapping[str, Any]) -> dict[str, AttributeValue]:
+    """Drop unset values so builders can be called with whatever is known."""
+    return {key: value for key, value in attributes.items() if value is not None}
+
+
+def pipeline_attributes(pipeline_name: str, element_name: str | None = None) -> dict[str, AttributeValue]:
+    return _clean({PIPELINE_NAME: pipeline_name, PIPELINE_ELEMENT: element_name})
+
+
+def session_attributes(session_id: str, message_type: str | None = None) -> dict[str, AttributeValue]:
+    return _clean({SESSION_ID: session_id, MESSAGE_TYPE: message_type})
+
+
+def audio_attributes(
+    sample_rate: int | None = None,
+    channels: int | None = None,
+    media_type: str | None = None,
+    codec: str | None = None,
+    data_size: int | None = None,
+) -> dict[str, AttributeValue]:
+    return _clean(
+        {
+            AUDIO_SAMPLE_RATE: sample_rate,
+            AUDIO_CHANNELS: channels,
+            AUDIO_MEDIA_TYPE: media_type,
+            AUDIO_CODEC: codec,
+            AUDIO_DATA_SIZE: data_size,
+        }
+    )
+
+
+def video_attributes(
+    width: int | None = None,
+    height: int | None = None,
+    media_type: str | None = None,
+    codec: str | None = None,
+    data_size: int | None = None,
+) -> dict[str, AttributeValue]:
+    return _clean(
+        {
+            VIDEO_WIDTH: width,
+            VIDEO_HEIGHT: height,
+            VIDEO_MEDIA_TYPE: media_type,
+            VIDEO_CODEC: codec,
+            VIDEO_DATA_SIZE: data_size,
+        }
+    )
+
+
+def connection_attributes(
+    connection_id: str, connection_type: str, state: str | None = None
+) -> dict[str, AttributeValue]:
+    return _clean({CONNECTION_ID: connection_id, CONNECTION_TYPE: connection_type, CONNECTION_STATE: state})
+
+
+def llm_attributes(provider: str, model: str | None = None) -> dict[str, AttributeValue]:
+    """Both the seed's ``llm.*`` keys and the GenAI convention's, so either kind of query works."""
+    return _clean(
+        {
+            GEN_AI_OPERATION_NAME: OPERATION_CHAT,
+            GEN_AI_PROVIDER_NAME: provider,
+            GEN_AI_REQUEST_MODEL: model,
+            LLM_PROVIDER: provider,
+            LLM_MODEL: model,
+        }
+    )
+
+
+def stt_attributes(provider: str, model: str | None = None) -> dict[str, AttributeValue]:
+    return _clean(
+        {
+            GEN_AI_OPERATION_NAME: OPERATION_SPEECH_TO_TEXT,
+            GEN_AI_PROVIDER_NAME: provider,
+            GEN_AI_REQUEST_MODEL: model,
+            STT_PROVIDER: provider,
+        }
+    )
+
+
+def tts_attributes(provider: str, voice: str | None = None, model: str | None = None) -> dict[str, AttributeValue]:
+    return _clean(
+        {
+            GEN_AI_OPERATION_NAME: OPERATION_TEXT_TO_SPEECH,
+            GEN_AI_PROVIDER_NAME: provider,
+            GEN_AI_REQUEST_MODEL: model,
+            TTS_PROVIDER: provider,
+            TTS_VOICE: voice,
+        }
+    )
+
+
+def error_type(error: BaseException) -> str:
+    """The exception's qualified class name: a bounded value, safe on metrics."""
+    cls = type(error)
+    return cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+
+
+def error_attributes(error: BaseException) -> dict[str, AttributeValue]:
+    return {ERROR_TYPE: error_type(error), ERROR_MESSAGE: str(error)}

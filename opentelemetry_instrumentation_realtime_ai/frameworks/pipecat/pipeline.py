@@ -1,0 +1,288 @@
+"""Pipeline runs and the frames their elements process.
+
+A run of ``PipelineWorker`` (``PipelineTask`` before 1.3) is a session. The session is put in a
+context variable while the run lasts: every processor task Pipecat starts inside the run
+inherits it, so each frame finds its own session even with many sessions in one process.
+
+The frame hook is the hot path (every frame through every element), so it only does dict
+lookups and integer additions; element time and frame counts are summed in place and read
+by observable metric instruments at collection time.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import random
+import re
+from time import perf_counter_ns
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+from opentelemetry.metrics import CallbackOptions, Observation
+
+from ... import attributes as attrs
+from ... import telemetry
+from ...helpers.pipeline import instrument_element_process
+from ...helpers.session import Session
+from ..hooks import guarded
+from . import frames as fk
+from .services import ServiceState
+
+_log = logging.getLogger(__name__)
+_STATE = "_otel_realtime_ai"
+_INSTANCE_NUMBER = re.compile(r"#\d+$")
+
+
+class Run:
+    """A session as Pipecat drives it: the helper ``Session`` plus the last speaking signal seen."""
+
+    __slots__ = ("last_signal_id", "session")
+
+    def __init__(self, session: Session):
+        self.session = session
+        self.last_signal_id = -1
+
+
+frame_span_ratio = 0.0
+"""Share of frames that get an ``element.process`` span; 0 when frame spans are off."""
+
+CURRENT: contextvars.ContextVar[Run | None] = contextvars.ContextVar("otel_realtime_ai_run", default=None)
+
+
+def stable_name(name: str) -> str:
+    """``PipelineTask#3`` -> ``PipelineTask``: metric attributes must not mint a series per instance."""
+    return _INSTANCE_NUMBER.sub("", name)
+
+
+# --- element metrics, summed in place ---
+
+_element_ns: dict[tuple[str, str], list[int]] = {}
+_frame_counts: dict[tuple[str, str, str], list[int]] = {}
+
+
+def _observe_time(options: CallbackOptions) -> list[Observation]:
+    return [
+        Observation(cell[0] / 1e9, {attrs.PIPELINE_NAME: pipeline, attrs.PIPELINE_ELEMENT: element})
+        for (pipeline, element), cell in list(_element_ns.items())
+    ]
+
+
+def _observe_frames(options: CallbackOptions) -> list[Observation]:
+    return [
+        Observation(cell[0], {attrs.PIPELINE_NAME: p, attrs.PIPELINE_ELEMENT: e, attrs.MESSAGE_TYPE: f})
+        for (p, e, f), cell in list(_frame_counts.items())
+    ]
+
+
+def register_element_metrics() -> None:
+    meter = telemetry.current().instruments.meter
+    meter.create_observable_counter(
+        attrs.METRIC_ELEMENT_TIME,
+        callbacks=[_observe_time],
+        unit="s",
+        description="Time elements spent processing frames",
+    )
+    meter.create_observable_counter(
+        attrs.METRIC_FRAMES, callbacks=[_observe_frames], unit="{frame}", description="Frames processed"
+    )
+
+
+class ElementState:
+    """What the frame hook keeps on one processor for one session."""
+
+    __slots__ = ("element", "frames", "name", "pipeline", "run", "service", "time")
+
+    def __init__(self, processor: Any, run: Run, role: str | None):
+        self.run = run
+        self.name = getattr(processor, "name", None) or type(processor).__name__
+        self.element = type(processor).__name__
+        self.pipeline = run.session.metric_name
+        self.time = _element_ns.setdefault((self.pipeline, self.element), [0])
+        self.frames: dict[type, list[int]] = {}
+        self.service = ServiceState(processor, role, run.session) if role else None
+
+    def frame_cell(self, frame_class: type) -> list[int]:
+        cell = _frame_counts.setdefault((self.pipeline, self.element, frame_class.__name__), [0])
+        self.frames[frame_class] = cell
+        return cell
+
+
+# --- roles of processor classes (LLM / STT / TTS service or plain element) ---
+
+_service_bases: tuple[tuple[type, str], ...] = ()
+_roles: dict[type, str | None] = {}
+
+
+def set_service_bases(bases: tuple[tuple[type, str], ...]) -> None:
+    global _service_bases
+    _service_bases = bases
+    _roles.clear()
+
+
+def role_of(processor_class: type) -> str | None:
+    role = _roles.get(processor_class, False)
+    if role is False:
+        role = next((op for base, op in _service_bases if issubclass(processor_class, base)), None)
+        _roles[processor_class] = role
+    return role  # type: ignore[return-value]
+
+
+def element_state(processor: Any, run: Run) -> ElementState:
+    state = processor.__dict__.get(_STATE)
+    if state is None or state.run is not run:
+        state = ElementState(processor, run, role_of(type(processor)))
+        processor.__dict__[_STATE] = state
+    return state
+
+
+@guarded
+def _on_signal(run: Run, kind: int, frame: Any) -> None:
+    """Speaking signals reach many elements; act on each one once, in the order they were made."""
+    frame_id = frame.id
+    if frame_id <= run.last_signal_id:
+        return
+    run.last_signal_id = frame_id
+    session = run.session
+    if kind == fk.USER_STARTED:
+        session.user_started_speaking()
+    elif kind == fk.USER_STOPPED:
+        session.user_stopped_speaking()
+    elif kind == fk.BOT_STARTED:
+        session.bot_started_speaking()
+    else:
+        session.bot_stopped_speaking()
+
+
+@guarded
+def _service_received(state: ElementState, kind: int, frame: Any) -> object | None:
+    request = state.service.received(kind, frame)  # type: ignore[union-attr]
+    if request is None:
+        return None
+    # The provider's own client spans (HTTP, SDK instrumentations) nest under the request.
+    return otel_context.attach(trace.set_span_in_context(request.span))
+
+
+@guarded
+def _frame_span(state: ElementState, frame: Any) -> Any:
+    return instrument_element_process(
+        state.name,
+        frame,
+        pipeline_name=state.run.session.pipeline_name,
+        session_id=state.run.session.session_id,
+        parent=state.run.session.context(),
+    )
+
+
+async def process_frame_hook(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    """Wraps ``FrameProcessor.__process_frame``, the one dispatcher every element's frames go through."""
+    run = CURRENT.get()
+    if run is None:
+        return await wrapped(*args, **kwargs)
+    frame = args[0]
+    state = instance.__dict__.get(_STATE)
+    if state is None or state.run is not run:
+        state = guarded(element_state)(instance, run)
+        if state is None:
+            return await wrapped(*args, **kwargs)
+    frame_class = frame.__class__
+    kind = fk._kinds.get(frame_class)
+    if kind is None:
+        kind = fk.kind_of(frame_class)
+    token = None
+    if kind:
+        if kind in fk.SIGNALS:
+            _on_signal(run, kind, frame)
+        if state.service is not None:
+            token = _service_received(state, kind, frame)
+    cell = state.frames.get(frame_class)
+    if cell is None:
+        cell = state.frame_cell(frame_class)
+    cell[0] += 1
+    span = _frame_span(state, frame) if frame_span_ratio and random.random() < frame_span_ratio else None
+    start = perf_counter_ns()
+    try:
+        return await wrapped(*args, **kwargs)
+    finally:
+        state.time[0] += perf_counter_ns() - start
+        if token is not None:
+            otel_context.detach(token)
+        if span is not None:
+            span.end()
+
+
+async def push_frame_hook(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    """Wraps ``push_frame`` of the service base classes: what a service pushes ends or feeds its request."""
+    run = CURRENT.get()
+    if run is not None:
+        frame = args[0] if args else kwargs.get("frame")
+        kind = fk._kinds.get(frame.__class__)
+        if kind is None:
+            kind = fk.kind_of(frame.__class__)
+        if kind:
+            _service_pushed(instance, run, kind, frame)
+    return await wrapped(*args, **kwargs)
+
+
+@guarded
+def _service_pushed(instance: Any, run: Run, kind: int, frame: Any) -> None:
+    state = element_state(instance, run)
+    if state.service is not None:
+        state.service.pushed(kind, frame)
+
+
+async def usage_hook(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    """Wraps ``LLMService.start_llm_usage_metrics``: every provider reports its token counts through it."""
+    run = CURRENT.get()
+    if run is not None:
+        tokens = args[0] if args else kwargs.get("tokens")
+        _record_usage(instance, run, tokens)
+    return await wrapped(*args, **kwargs)
+
+
+@guarded
+def _record_usage(instance: Any, run: Run, tokens: Any) -> None:
+    state = element_state(instance, run)
+    if state.service is not None:
+        state.service.usage(tokens)
+
+
+def run_hook(framework_version: str):
+    """Wraps ``PipelineWorker.run`` / ``PipelineTask.run``: one ``pipeline.run`` span per run."""
+
+    async def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        if not is_instrumentation_enabled():
+            return await wrapped(*args, **kwargs)
+        run = _start_run(instance, framework_version)
+        if run is None:
+            return await wrapped(*args, **kwargs)
+        run_token = CURRENT.set(run)
+        context_token = otel_context.attach(trace.set_span_in_context(run.session.span))
+        try:
+            result = await wrapped(*args, **kwargs)
+        except BaseException as error:
+            guarded(run.session.end)(error)
+            raise
+        finally:
+            otel_context.detach(context_token)
+            CURRENT.reset(run_token)
+        guarded(run.session.end)()
+        return result
+
+    return wrapper
+
+
+@guarded
+def _start_run(worker: Any, framework_version: str) -> Run:
+    name = getattr(worker, "name", None) or type(worker).__name__
+    return Run(
+        Session(
+            name,
+            getattr(worker, "_conversation_id", None),
+            framework="pipecat",
+            framework_version=framework_version,
+            metric_name=stable_name(name),
+        )
+    )

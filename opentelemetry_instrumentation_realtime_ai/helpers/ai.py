@@ -1,0 +1,254 @@
+"""LLM, STT and TTS requests (the seed's ai.go): one span per request, not a request and a response span.
+
+An ``AIRequest`` is started when the request is sent; each response chunk is reported to it
+(the first one fixes the time to first chunk); ``end()`` records the duration metrics.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.util.types import AttributeValue
+
+from .. import attributes as attrs
+from .. import telemetry
+from ..spans import Parent, new_span, record_error
+
+_MAX_CONTENT = 16_384
+"""Captured content is cut to this many characters so a long session cannot grow a span without bound."""
+
+
+class AIRequest:
+    """One request to an AI provider, as one CLIENT span."""
+
+    def __init__(
+        self,
+        operation: str,
+        attributes: dict[str, AttributeValue],
+        *,
+        parent: Parent = None,
+    ):
+        self._telemetry = telemetry.current()
+        self.operation = operation
+        self.model = attributes.get(attrs.GEN_AI_REQUEST_MODEL)
+        self.provider = attributes.get(attrs.GEN_AI_PROVIDER_NAME)
+        self.span: Span = new_span(
+            attrs.ai_span_name(operation, self.model),  # type: ignore[arg-type]
+            attributes,
+            kind=SpanKind.CLIENT,
+            parent=parent,
+        )
+        self._start = self._sent = time.perf_counter()
+        self.time_to_first_chunk: float | None = None
+        self.response_size = 0
+        self.audio_heard = 0
+        """Bytes of audio sent to a speech-to-text request so far."""
+        self.ended = False
+        self._error: str | None = None
+        self._text: list[str] = []
+        self._text_length = 0
+        self._usage: dict[str, int | None] = {}
+
+    def _metric_attributes(self) -> dict[str, AttributeValue]:
+        metric_attrs: dict[str, AttributeValue] = {attrs.GEN_AI_OPERATION_NAME: self.operation}
+        if self.provider:
+            metric_attrs[attrs.GEN_AI_PROVIDER_NAME] = self.provider
+        if self.model:
+            metric_attrs[attrs.GEN_AI_REQUEST_MODEL] = self.model
+        if self._error:
+            metric_attrs[attrs.ERROR_TYPE] = self._error
+        return metric_attrs
+
+    def sent(self) -> None:
+        """The request is complete (a streamed utterance ended): time to first chunk counts from now."""
+        self._sent = time.perf_counter()
+
+    def first_chunk(self) -> None:
+        """Mark the first chunk of the response, if not marked yet."""
+        if self.time_to_first_chunk is None:
+            self.time_to_first_chunk = time.perf_counter() - self._sent
+
+    def chunk(self, size: int = 0, text: str | None = None) -> None:
+        """A chunk of the response: bytes of audio or characters of text."""
+        self.first_chunk()
+        self.response_size += size
+        if text:
+            self.add_text(text)
+
+    def add_text(self, text: str) -> None:
+        """Count text of the request or response; keep it only when content capture is on."""
+        self._text_length += len(text)
+        if self._telemetry.options.capture_content and self._text_length - len(text) < _MAX_CONTENT:
+            self._text.append(text)
+
+    def set_attributes(self, attributes: dict[str, AttributeValue]) -> None:
+        if not self.ended:
+            self.span.set_attributes(attributes)
+
+    def set_usage(self, input_tokens: int | None, output_tokens: int | None) -> None:
+        """Token usage as the provider reported it; also recorded on the token usage metric at end."""
+        self._usage = {"input": input_tokens, "output": output_tokens}
+        usage = {attrs.GEN_AI_USAGE_INPUT_TOKENS: input_tokens, attrs.GEN_AI_USAGE_OUTPUT_TOKENS: output_tokens}
+        self.set_attributes({k: v for k, v in usage.items() if v is not None})
+
+    def capture_input(self, messages: Any) -> None:
+        """Prompt messages, only when content capture is on."""
+        if self._telemetry.options.capture_content and not self.ended:
+            self.span.set_attribute(attrs.GEN_AI_INPUT_MESSAGES, _to_json(messages))
+
+    def fail(self, error: BaseException | str) -> None:
+        """Record a failure; the span ends with status ERROR."""
+        if self.ended:
+            return
+        if isinstance(error, BaseException):
+            record_error(self.span, error)
+            self._error = attrs.error_type(error)
+        else:
+            self._error = "ProviderError"
+            self.span.set_attribute(attrs.ERROR_TYPE, self._error)
+            self.span.set_status(Status(StatusCode.ERROR, error))
+
+    def end(
+        self,
+        *,
+        error: BaseException | None = None,
+        interrupted: bool = False,
+        finish_reasons: list[str] | None = None,
+    ) -> None:
+        """End the span once and record the duration, time to first chunk and token usage metrics."""
+        if self.ended:
+            return
+        if error is not None:
+            self.fail(error)
+        duration = time.perf_counter() - self._start
+        span = self.span
+        if span.is_recording():
+            final: dict[str, AttributeValue] = {}
+            if self.time_to_first_chunk is not None:
+                final[attrs.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = self.time_to_first_chunk
+            if interrupted:
+                final[attrs.INTERRUPTED] = True
+            if finish_reasons:
+                final[attrs.GEN_AI_RESPONSE_FINISH_REASONS] = finish_reasons
+            final.update(self._size_attributes())
+            if self._text:
+                key = attrs.GEN_AI_OUTPUT_MESSAGES if self.operation == attrs.OPERATION_CHAT else attrs.GEN_AI_OUTPUT_TEXT
+                final[key] = _output_content(self.operation, "".join(self._text)[:_MAX_CONTENT])
+            span.set_attributes(final)
+        self.ended = True
+        span.end()
+        self._record_metrics(duration)
+
+    def _size_attributes(self) -> dict[str, AttributeValue]:
+        if self.operation == attrs.OPERATION_CHAT:
+            return {attrs.LLM_RESPONSE_SIZE: self._text_length or self.response_size}
+        if self.operation == attrs.OPERATION_SPEECH_TO_TEXT:
+            heard = {attrs.AUDIO_DATA_SIZE: self.audio_heard} if self.audio_heard else {}
+            return {attrs.STT_TEXT_LENGTH: self._text_length, **heard}
+        return {attrs.AUDIO_DATA_SIZE: self.response_size}
+
+    def _record_metrics(self, duration: float) -> None:
+        instruments = self._telemetry.instruments
+        metric_attrs = self._metric_attributes()
+        instruments.operation_duration.record(duration, metric_attrs)
+        if self.time_to_first_chunk is not None:
+            instruments.time_to_first_chunk.record(self.time_to_first_chunk, metric_attrs)
+        for token_type, tokens in self._usage.items():
+            if tokens is not None:
+                instruments.token_usage.record(tokens, {**metric_attrs, attrs.GEN_AI_TOKEN_TYPE: token_type})
+
+    def __enter__(self) -> AIRequest:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        self.end(error=exc)
+
+
+def _to_json(value: Any) -> str:
+    try:
+        text = json.dumps(value, default=str, ensure_ascii=False)
+    except (TypeError, ValueError):
+        text = str(value)
+    return text[:_MAX_CONTENT]
+
+
+def _output_content(operation: str, text: str) -> str:
+    if operation == attrs.OPERATION_CHAT:
+        return _to_json([{"role": "assistant", "parts": [{"type": "text", "content": text}]}])
+    return text
+
+
+# --- the seed's functions, one per Go function ---
+
+
+def instrument_llm_request(provider: str, model: str | None = None, *, parent: Parent = None) -> AIRequest:
+    return AIRequest(attrs.OPERATION_CHAT, attrs.llm_attributes(provider, model), parent=parent)
+
+
+def instrument_llm_response(request: AIRequest, response_type: str = "text", data_size: int = 0) -> None:
+    """A chunk of the response; the first one sets the time to first chunk."""
+    request.set_attributes({attrs.LLM_RESPONSE_TYPE: response_type})
+    request.chunk(data_size)
+
+
+def instrument_stt_request(
+    provider: str,
+    audio_size: int = 0,
+    *,
+    model: str | None = None,
+    sample_rate: int | None = None,
+    channels: int | None = None,
+    parent: Parent = None,
+) -> AIRequest:
+    request_attrs = attrs.stt_attributes(provider, model)
+    request_attrs.update(attrs.audio_attributes(sample_rate=sample_rate, channels=channels, data_size=audio_size))
+    return AIRequest(attrs.OPERATION_SPEECH_TO_TEXT, request_attrs, parent=parent)
+
+
+def instrument_stt_response(request: AIRequest, text: str) -> None:
+    """A transcript; its length is recorded, its text only when content capture is on."""
+    request.chunk(text=text)
+
+
+def instrument_tts_request(
+    provider: str,
+    voice: str | None = None,
+    text: str | None = None,
+    *,
+    model: str | None = None,
+    parent: Parent = None,
+) -> AIRequest:
+    request_attrs = attrs.tts_attributes(provider, voice, model)
+    if text is not None:
+        request_attrs[attrs.TTS_TEXT_LENGTH] = len(text)
+    request = AIRequest(attrs.OPERATION_TEXT_TO_SPEECH, request_attrs, parent=parent)
+    if text is not None and request._telemetry.options.capture_content:
+        request.span.set_attribute(attrs.GEN_AI_INPUT_TEXT, text[:_MAX_CONTENT])
+    return request
+
+
+def instrument_tts_response(request: AIRequest, audio_size: int, *, sample_rate: int | None = None) -> None:
+    """A chunk of synthesized audio; the first one sets the time to first chunk."""
+    if sample_rate and request.time_to_first_chunk is None:
+        request.set_attributes({attrs.AUDIO_SAMPLE_RATE: sample_rate})
+    request.chunk(audio_size)
+
+
+def _media_processing(span_name: str, keys: tuple[str, str, str], operation: str, in_size: int, out_size: int, parent: Parent) -> Span:
+    op_key, in_key, out_key = keys
+    return new_span(span_name, {op_key: operation, in_key: in_size, out_key: out_size}, parent=parent)
+
+
+def instrument_audio_processing(operation: str, input_size: int, output_size: int, *, parent: Parent = None) -> Span:
+    """A span for one audio transformation (resample, encode, denoise); the caller ends it."""
+    keys = (attrs.AUDIO_OPERATION, attrs.AUDIO_INPUT_SIZE, attrs.AUDIO_OUTPUT_SIZE)
+    return _media_processing(attrs.SPAN_AUDIO_PROCESS, keys, operation, input_size, output_size, parent)
+
+
+def instrument_video_processing(operation: str, input_size: int, output_size: int, *, parent: Parent = None) -> Span:
+    """A span for one video transformation (scale, encode); the caller ends it."""
+    keys = (attrs.VIDEO_OPERATION, attrs.VIDEO_INPUT_SIZE, attrs.VIDEO_OUTPUT_SIZE)
+    return _media_processing(attrs.SPAN_VIDEO_PROCESS, keys, operation, input_size, output_size, parent)

@@ -1,0 +1,104 @@
+"""The tracer, the metric instruments and the options every helper records through.
+
+One ``Telemetry`` is current at a time: built from the global providers on first use, and
+rebuilt from the providers given to ``RealtimeAIInstrumentor().instrument(...)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from opentelemetry import metrics, trace
+from opentelemetry.metrics import Meter, MeterProvider
+from opentelemetry.trace import Tracer, TracerProvider
+
+from . import attributes as attrs
+from .config import Options
+from .version import __version__
+
+SCOPE = "opentelemetry.instrumentation.realtime_ai"
+_SECONDS_BUCKETS = [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92]
+_TOKEN_BUCKETS = [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304]
+
+
+class Instruments:
+    """The metric instruments of ``attributes.METRIC_*``, created once per meter."""
+
+    def __init__(self, meter: Meter):
+        self.meter = meter
+        self.operation_duration = meter.create_histogram(
+            attrs.METRIC_OPERATION_DURATION,
+            unit="s",
+            description="Duration of a GenAI operation (LLM, STT or TTS request)",
+            explicit_bucket_boundaries_advisory=_SECONDS_BUCKETS,
+        )
+        self.time_to_first_chunk = meter.create_histogram(
+            attrs.METRIC_TIME_TO_FIRST_CHUNK,
+            unit="s",
+            description="Time from request to the first chunk of the response",
+            explicit_bucket_boundaries_advisory=_SECONDS_BUCKETS,
+        )
+        self.token_usage = meter.create_histogram(
+            attrs.METRIC_TOKEN_USAGE,
+            unit="{token}",
+            description="Tokens used per LLM request",
+            explicit_bucket_boundaries_advisory=_TOKEN_BUCKETS,
+        )
+        self.turn_latency = meter.create_histogram(
+            attrs.METRIC_TURN_LATENCY,
+            unit="s",
+            description="User stopped speaking to bot started speaking",
+            explicit_bucket_boundaries_advisory=_SECONDS_BUCKETS,
+        )
+        self.turns = meter.create_counter(attrs.METRIC_TURNS, unit="{turn}", description="Conversation turns")
+        self.interruptions = meter.create_counter(
+            attrs.METRIC_INTERRUPTIONS, unit="{interruption}", description="Turns the user interrupted"
+        )
+        self.connections_active = meter.create_up_down_counter(
+            attrs.METRIC_CONNECTIONS_ACTIVE, unit="{connection}", description="Open transport connections"
+        )
+        self.connection_state_changes = meter.create_counter(
+            attrs.METRIC_CONNECTION_STATE_CHANGES,
+            unit="{change}",
+            description="Transport connection state changes, by new state",
+        )
+        self.connection_messages = meter.create_counter(
+            attrs.METRIC_CONNECTION_MESSAGES,
+            unit="{message}",
+            description="Application messages sent or received over a transport connection",
+        )
+        self.sessions_active = meter.create_up_down_counter(
+            attrs.METRIC_SESSIONS_ACTIVE, unit="{session}", description="Pipelines running"
+        )
+
+
+@dataclass
+class Telemetry:
+    tracer: Tracer
+    instruments: Instruments
+    options: Options
+
+
+_current: Telemetry | None = None
+
+
+def build(
+    tracer_provider: TracerProvider | None = None,
+    meter_provider: MeterProvider | None = None,
+    options: Options | None = None,
+) -> Telemetry:
+    """Make the given providers (or the globals) current for everything the package emits."""
+    global _current
+    tracer = trace.get_tracer(SCOPE, __version__, tracer_provider)
+    meter = metrics.get_meter(SCOPE, __version__, meter_provider)
+    _current = Telemetry(tracer, Instruments(meter), options or Options.resolve({}))
+    return _current
+
+
+def current() -> Telemetry:
+    return _current or build()
+
+
+def reset() -> None:
+    global _current
+    _current = None

@@ -215,7 +215,9 @@ def stt_attributes(provider: str, model: str | None = None) -> dict[str, Attribu
     )
 
 
-def tts_attributes(provider: str, voice: str | None = None, model: str | None = None) -> dict[str, AttributeValue]:
+def tts_attributes(
+    provider: str, voice: str | None = None, model: str | None = None
+) -> dict[str, AttributeValue]:
     return _clean(
         {
             GEN_AI_OPERATION_NAME: OPERATION_TEXT_TO_SPEECH,

@@ -91,14 +91,13 @@ def parse_endpoint(setting: str, value: str, exporter: str) -> Endpoint:
     text = value.strip()
     accepted = "host:port, http://host:port or https://host:port[/path]"
     if _HOST_PORT.match(text):
-        port = int(text.rsplit(":", 1)[1])
-        if not 0 < port < 65536:
+        if not 0 < int(text.rsplit(":", 1)[1]) < 65536:
             raise ConfigError(f"{setting}={value!r} has an invalid port; accepted forms: {accepted}")
         return _endpoint_for(f"http://{text}", exporter, insecure=True)
     parts = urlsplit(text)
     try:
         port = parts.port
-    except ValueError:
+    except ValueError:  # not a number, or out of range
         raise ConfigError(f"{setting}={value!r} has an invalid port; accepted forms: {accepted}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname or " " in text or (port == 0):
         raise ConfigError(f"{setting}={value!r} is not an OTLP endpoint; accepted forms: {accepted}")
@@ -162,6 +161,8 @@ class Config:
             otlp_endpoint=env.get(OTEL_EXPORTER_OTLP_ENDPOINT) or None,
             resource_attributes=resource,
         )
+        if config.otlp_endpoint:
+            parse_endpoint(OTEL_EXPORTER_OTLP_ENDPOINT, config.otlp_endpoint, config.exporter)
         rate = _sampling_rate_from_env(env)
         if rate is not None:
             config.sampling_rate = rate

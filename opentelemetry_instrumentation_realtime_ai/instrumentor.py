@@ -42,7 +42,9 @@ class RealtimeAIInstrumentor(BaseInstrumentor):
     def _instrument(self, **kwargs: Any) -> None:
         unknown = set(kwargs) - _ACCEPTED
         if unknown:
-            raise ConfigError(f"instrument() got {sorted(unknown)}; accepted arguments: {', '.join(sorted(_ACCEPTED))}")
+            raise ConfigError(
+                f"instrument() got {sorted(unknown)}; accepted arguments: {', '.join(sorted(_ACCEPTED))}"
+            )
         options = Options.resolve(kwargs)
         if sdk_disabled():
             _log.debug("OTEL_SDK_DISABLED is true: nothing to record, so nothing is instrumented")

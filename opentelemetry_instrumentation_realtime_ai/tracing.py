@@ -56,7 +56,9 @@ def _metric_exporter(config: Config) -> MetricExporter | None:
         return ConsoleMetricExporter()
     endpoint = config.endpoint()
     if config.exporter == "otlp_http":
-        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HTTPMetricExporter
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
+            OTLPMetricExporter as HTTPMetricExporter,
+        )
 
         return HTTPMetricExporter(endpoint=endpoint.url.removesuffix("/v1/traces") + "/v1/metrics")
     from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter

@@ -9,15 +9,27 @@ from opentelemetry_instrumentation_realtime_ai.config import Config, ConfigError
 
 def test_defaults_are_the_seeds():
     config = Config.from_env({})
-    assert (config.service_name, config.service_version, config.environment) == ("realtime-ai", "0.1.0", "development")
+    assert (config.service_name, config.service_version, config.environment) == (
+        "realtime-ai",
+        "0.1.0",
+        "development",
+    )
     assert config.exporter == "stdout"
     assert config.sampling_rate == 1.0
     assert config.endpoint().url == "http://localhost:4317"
     assert config.endpoint().insecure is True
 
 
-@pytest.mark.parametrize("value, expected", [("stdout", "stdout"), ("console", "stdout"), ("OTLP", "otlp"),
-                                             ("otlp_http", "otlp_http"), ("none", "none")])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("stdout", "stdout"),
+        ("console", "stdout"),
+        ("OTLP", "otlp"),
+        ("otlp_http", "otlp_http"),
+        ("none", "none"),
+    ],
+)
 def test_trace_exporter(value, expected):
     assert Config.from_env({"TRACE_EXPORTER": value}).exporter == expected
 
@@ -55,8 +67,18 @@ def test_endpoint_forms(endpoint, exporter, url, insecure):
     assert config.endpoint().insecure is insecure
 
 
-@pytest.mark.parametrize("endpoint", ["localhost", "localhost:99999", "ftp://host:21", "http://", "host:port",
-                                      "http://host:abc", "two words:4317"])
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        "localhost",
+        "localhost:99999",
+        "ftp://host:21",
+        "http://",
+        "host:port",
+        "http://host:abc",
+        "two words:4317",
+    ],
+)
 def test_malformed_endpoint(endpoint):
     with pytest.raises(ConfigError, match=r"OTEL_EXPORTER_OTLP_ENDPOINT|otlp_endpoint.*host:port"):
         Config.from_env({"TRACE_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint})
@@ -79,8 +101,13 @@ def test_bad_sampling_rate_in_code():
 
 @pytest.mark.parametrize(
     "sampler, arg, rate",
-    [("always_on", None, 1.0), ("always_off", None, 0.0), ("parentbased_always_off", None, 0.0),
-     ("traceidratio", "0.1", 0.1), ("parentbased_traceidratio", "0.5", 0.5)],
+    [
+        ("always_on", None, 1.0),
+        ("always_off", None, 0.0),
+        ("parentbased_always_off", None, 0.0),
+        ("traceidratio", "0.1", 0.1),
+        ("parentbased_traceidratio", "0.5", 0.5),
+    ],
 )
 def test_standard_sampler_variables(sampler, arg, rate):
     env = {"OTEL_TRACES_SAMPLER": sampler, **({"OTEL_TRACES_SAMPLER_ARG": arg} if arg else {})}
@@ -119,17 +146,26 @@ def test_options_from_environment():
 
 
 def test_keyword_arguments_override_environment():
-    options = Options.resolve({"frame_spans": False}, {"OTEL_INSTRUMENTATION_REALTIME_AI_FRAME_SPANS": "true"})
+    options = Options.resolve(
+        {"frame_spans": False}, {"OTEL_INSTRUMENTATION_REALTIME_AI_FRAME_SPANS": "true"}
+    )
     assert options.frame_spans is False
 
 
 @pytest.mark.parametrize(
     "kwargs, env, message",
     [
-        ({}, {"OTEL_INSTRUMENTATION_REALTIME_AI_FRAME_SPANS": "sometimes"},
-         "OTEL_INSTRUMENTATION_REALTIME_AI_FRAME_SPANS='sometimes'.*true, false"),
+        (
+            {},
+            {"OTEL_INSTRUMENTATION_REALTIME_AI_FRAME_SPANS": "sometimes"},
+            "OTEL_INSTRUMENTATION_REALTIME_AI_FRAME_SPANS='sometimes'.*true, false",
+        ),
         ({"frame_span_sampling_ratio": 3}, {}, "frame_span_sampling_ratio=3.*0.0 to 1.0"),
-        ({}, {"OTEL_INSTRUMENTATION_REALTIME_AI_FRAMEWORKS": "pipecat,livekat"}, "livekat.*accepted values: pipecat"),
+        (
+            {},
+            {"OTEL_INSTRUMENTATION_REALTIME_AI_FRAMEWORKS": "pipecat,livekat"},
+            "livekat.*accepted values: pipecat",
+        ),
         ({"trace_per_turn": "perhaps"}, {}, "trace_per_turn='perhaps'"),
     ],
 )

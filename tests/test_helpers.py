@@ -75,7 +75,10 @@ def test_record_error_on_a_given_span(otel):
 
 
 def test_builders_drop_unknown_values():
-    assert attrs.audio_attributes(sample_rate=16000, channels=1) == {"audio.sample_rate": 16000, "audio.channels": 1}
+    assert attrs.audio_attributes(sample_rate=16000, channels=1) == {
+        "audio.sample_rate": 16000,
+        "audio.channels": 1,
+    }
     assert attrs.video_attributes(width=640, height=480, codec="vp8")["video.codec"] == "vp8"
     assert attrs.pipeline_attributes("p", "e") == {"pipeline.name": "p", "pipeline.element": "e"}
     assert attrs.session_attributes("s", "audio") == {"session.id": "s", "message.type": "audio"}
@@ -97,7 +100,9 @@ def test_pipeline_helpers_use_fixed_names(otel):
     session = rt.instrument_pipeline_start("my-pipeline", session_id="call-1")
     for span in (
         rt.instrument_element_start("decoder", pipeline_name="my-pipeline", parent=session.context()),
-        rt.instrument_element_process("decoder", AudioMessage(), pipeline_name="my-pipeline", parent=session.span),
+        rt.instrument_element_process(
+            "decoder", AudioMessage(), pipeline_name="my-pipeline", parent=session.span
+        ),
         rt.instrument_pipeline_push("my-pipeline", AudioMessage(), parent=session.span),
         rt.instrument_pipeline_pull("my-pipeline", parent=session.span),
         rt.instrument_element_stop("decoder", pipeline_name="my-pipeline", parent=session.span),
@@ -114,7 +119,14 @@ def test_pipeline_helpers_use_fixed_names(otel):
     assert process.attributes["audio.sample_rate"] == 16000
     assert process.attributes["audio.data_size"] == 640
     names = {s.name for s in otel.spans()}
-    assert names == {"pipeline.run", "element.start", "element.process", "pipeline.push", "pipeline.pull", "element.stop"}
+    assert names == {
+        "pipeline.run",
+        "element.start",
+        "element.process",
+        "pipeline.push",
+        "pipeline.pull",
+        "element.stop",
+    }
     assert [p.value for p in otel.points("realtime_ai.sessions.active")] == [0]
 
 
@@ -129,7 +141,10 @@ def test_llm_request_is_one_span_with_time_to_first_chunk(otel):
     a = span.attributes
     assert a["gen_ai.operation.name"] == "chat" and a["gen_ai.provider.name"] == "gemini"
     assert a["llm.provider"] == "gemini" and a["llm.model"] == "gemini-2.0-flash"
-    assert isinstance(a["gen_ai.response.time_to_first_chunk"], float) and a["gen_ai.response.time_to_first_chunk"] >= 0
+    assert (
+        isinstance(a["gen_ai.response.time_to_first_chunk"], float)
+        and a["gen_ai.response.time_to_first_chunk"] >= 0
+    )
     assert a["llm.response_size"] == 42 and a["llm.response_type"] == "text"
     assert (a["gen_ai.usage.input_tokens"], a["gen_ai.usage.output_tokens"]) == (100, 20)
     assert a["gen_ai.response.finish_reasons"] == ("stop",)
@@ -195,13 +210,20 @@ def test_connection_lifecycle(otel):
     rt.instrument_connection_closed(conn)  # twice is harmless
     span = otel.one("connection webrtc")
     assert span.kind is SpanKind.SERVER
-    changes = [(e.attributes["connection.old_state"], e.attributes["connection.state"]) for e in span.events
-               if e.name == "connection.state_change"]
+    changes = [
+        (e.attributes["connection.old_state"], e.attributes["connection.state"])
+        for e in span.events
+        if e.name == "connection.state_change"
+    ]
     assert changes == [("new", "connecting"), ("connecting", "connected"), ("connected", "closed")]
-    assert span.attributes["connection.messages.received"] == 1 and span.attributes["connection.bytes.sent"] == 4
+    assert (
+        span.attributes["connection.messages.received"] == 1 and span.attributes["connection.bytes.sent"] == 4
+    )
     assert span.status.status_code is StatusCode.ERROR
     assert [p.value for p in otel.points("realtime_ai.connection.active")] == [0]
-    by_state = {p.attributes["connection.state"]: p.value for p in otel.points("realtime_ai.connection.state_changes")}
+    by_state = {
+        p.attributes["connection.state"]: p.value for p in otel.points("realtime_ai.connection.state_changes")
+    }
     assert by_state == {"connecting": 1, "connected": 1, "closed": 1}
     with pytest.raises(ValueError, match="direction='up'.*received, sent"):
         conn.message("up")
@@ -222,7 +244,9 @@ def test_session_turns_latency_and_interruption(otel):
     turns = sorted(otel.spans("conversation.turn"), key=lambda s: s.attributes["turn.number"])
     assert [t.attributes["turn.number"] for t in turns] == [1, 2]
     assert [t.attributes["turn.interrupted"] for t in turns] == [True, False]
-    assert all(t.parent.span_id == run.context.span_id and t.attributes["session.id"] == "conv-9" for t in turns)
+    assert all(
+        t.parent.span_id == run.context.span_id and t.attributes["session.id"] == "conv-9" for t in turns
+    )
     assert isinstance(turns[0].attributes["turn.user_bot_latency"], float)
     assert otel.points("realtime_ai.turn.interruptions")[0].value == 1
     assert otel.points("realtime_ai.turn.user_bot_latency")[0].count == 2

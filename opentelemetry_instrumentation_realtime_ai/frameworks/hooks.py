@@ -52,7 +52,7 @@ class Hooks:
         for cls, method, own in reversed(self._installed):
             if own:
                 unwrap(cls, method)
-            elif isinstance(cls.__dict__.get(method), wrapt.ObjectProxy):
+            elif isinstance(cls.__dict__.get(method), wrapt.FunctionWrapper):
                 delattr(cls, method)
         self._installed.clear()
         self.missing.clear()

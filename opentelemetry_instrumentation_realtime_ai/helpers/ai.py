@@ -91,7 +91,10 @@ class AIRequest:
     def set_usage(self, input_tokens: int | None, output_tokens: int | None) -> None:
         """Token usage as the provider reported it; also recorded on the token usage metric at end."""
         self._usage = {"input": input_tokens, "output": output_tokens}
-        usage = {attrs.GEN_AI_USAGE_INPUT_TOKENS: input_tokens, attrs.GEN_AI_USAGE_OUTPUT_TOKENS: output_tokens}
+        usage = {
+            attrs.GEN_AI_USAGE_INPUT_TOKENS: input_tokens,
+            attrs.GEN_AI_USAGE_OUTPUT_TOKENS: output_tokens,
+        }
         self.set_attributes({k: v for k, v in usage.items() if v is not None})
 
     def capture_input(self, messages: Any) -> None:
@@ -135,7 +138,11 @@ class AIRequest:
                 final[attrs.GEN_AI_RESPONSE_FINISH_REASONS] = finish_reasons
             final.update(self._size_attributes())
             if self._text:
-                key = attrs.GEN_AI_OUTPUT_MESSAGES if self.operation == attrs.OPERATION_CHAT else attrs.GEN_AI_OUTPUT_TEXT
+                key = (
+                    attrs.GEN_AI_OUTPUT_MESSAGES
+                    if self.operation == attrs.OPERATION_CHAT
+                    else attrs.GEN_AI_OUTPUT_TEXT
+                )
                 final[key] = _output_content(self.operation, "".join(self._text)[:_MAX_CONTENT])
             span.set_attributes(final)
         self.ended = True
@@ -204,7 +211,9 @@ def instrument_stt_request(
     parent: Parent = None,
 ) -> AIRequest:
     request_attrs = attrs.stt_attributes(provider, model)
-    request_attrs.update(attrs.audio_attributes(sample_rate=sample_rate, channels=channels, data_size=audio_size))
+    request_attrs.update(
+        attrs.audio_attributes(sample_rate=sample_rate, channels=channels, data_size=audio_size)
+    )
     return AIRequest(attrs.OPERATION_SPEECH_TO_TEXT, request_attrs, parent=parent)
 
 
@@ -237,18 +246,24 @@ def instrument_tts_response(request: AIRequest, audio_size: int, *, sample_rate:
     request.chunk(audio_size)
 
 
-def _media_processing(span_name: str, keys: tuple[str, str, str], operation: str, in_size: int, out_size: int, parent: Parent) -> Span:
+def _media_processing(
+    span_name: str, keys: tuple[str, str, str], operation: str, in_size: int, out_size: int, parent: Parent
+) -> Span:
     op_key, in_key, out_key = keys
     return new_span(span_name, {op_key: operation, in_key: in_size, out_key: out_size}, parent=parent)
 
 
-def instrument_audio_processing(operation: str, input_size: int, output_size: int, *, parent: Parent = None) -> Span:
+def instrument_audio_processing(
+    operation: str, input_size: int, output_size: int, *, parent: Parent = None
+) -> Span:
     """A span for one audio transformation (resample, encode, denoise); the caller ends it."""
     keys = (attrs.AUDIO_OPERATION, attrs.AUDIO_INPUT_SIZE, attrs.AUDIO_OUTPUT_SIZE)
     return _media_processing(attrs.SPAN_AUDIO_PROCESS, keys, operation, input_size, output_size, parent)
 
 
-def instrument_video_processing(operation: str, input_size: int, output_size: int, *, parent: Parent = None) -> Span:
+def instrument_video_processing(
+    operation: str, input_size: int, output_size: int, *, parent: Parent = None
+) -> Span:
     """A span for one video transformation (scale, encode); the caller ends it."""
     keys = (attrs.VIDEO_OPERATION, attrs.VIDEO_INPUT_SIZE, attrs.VIDEO_OUTPUT_SIZE)
     return _media_processing(attrs.SPAN_VIDEO_PROCESS, keys, operation, input_size, output_size, parent)

@@ -47,7 +47,9 @@ class Connection:
         if new_state == old or self.closed:
             return
         self.state = new_state
-        self.span.add_event(attrs.EVENT_STATE_CHANGE, {attrs.CONNECTION_OLD_STATE: old, attrs.CONNECTION_STATE: new_state})
+        self.span.add_event(
+            attrs.EVENT_STATE_CHANGE, {attrs.CONNECTION_OLD_STATE: old, attrs.CONNECTION_STATE: new_state}
+        )
         self.span.set_attribute(attrs.CONNECTION_STATE, new_state)
         self._instruments.connection_state_changes.add(
             1, {**self._metric_attrs, attrs.CONNECTION_STATE: new_state}
@@ -59,7 +61,9 @@ class Connection:
             raise ValueError(f"direction={direction!r}; accepted values: received, sent")
         self._messages[direction] += 1
         self._bytes[direction] += size
-        self._instruments.connection_messages.add(1, {**self._metric_attrs, attrs.CONNECTION_DIRECTION: direction})
+        self._instruments.connection_messages.add(
+            1, {**self._metric_attrs, attrs.CONNECTION_DIRECTION: direction}
+        )
 
     def error(self, error: BaseException) -> None:
         if not self.closed:

@@ -76,11 +76,15 @@ def _element_span(name: str, element_name: str, pipeline_name: str | None, paren
     return new_span(name, attrs.pipeline_attributes(pipeline_name, element_name), parent=parent)  # type: ignore[arg-type]
 
 
-def instrument_element_start(element_name: str, *, pipeline_name: str | None = None, parent: Parent = None) -> Span:
+def instrument_element_start(
+    element_name: str, *, pipeline_name: str | None = None, parent: Parent = None
+) -> Span:
     return _element_span(attrs.SPAN_ELEMENT_START, element_name, pipeline_name, parent)
 
 
-def instrument_element_stop(element_name: str, *, pipeline_name: str | None = None, parent: Parent = None) -> Span:
+def instrument_element_stop(
+    element_name: str, *, pipeline_name: str | None = None, parent: Parent = None
+) -> Span:
     return _element_span(attrs.SPAN_ELEMENT_STOP, element_name, pipeline_name, parent)
 
 

@@ -29,7 +29,10 @@ class Turn:
         self.number = number
         self.bot_started = False
         self.interrupted = False
-        turn_attrs: dict[str, AttributeValue] = {attrs.TURN_NUMBER: number, attrs.SESSION_ID: session.session_id}
+        turn_attrs: dict[str, AttributeValue] = {
+            attrs.TURN_NUMBER: number,
+            attrs.SESSION_ID: session.session_id,
+        }
         if session.trace_per_turn:
             # A root span of its own trace, linked to the session so a backend can join them.
             self.span = new_span(

@@ -42,7 +42,9 @@ def instrument() -> None:
     pipeline.frame_span_ratio = options.frame_span_sampling_ratio if options.frame_spans else 0.0
     pipecat_version = framework_version()
 
-    worker = _class("pipecat.pipeline.worker", "PipelineWorker") or _class("pipecat.pipeline.task", "PipelineTask")
+    worker = _class("pipecat.pipeline.worker", "PipelineWorker") or _class(
+        "pipecat.pipeline.task", "PipelineTask"
+    )
     _hooks.wrap(worker, "run", pipeline.run_hook(pipecat_version), "PipelineWorker.run")
 
     processor = _class("pipecat.processors.frame_processor", "FrameProcessor")

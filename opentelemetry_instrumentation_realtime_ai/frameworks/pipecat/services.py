@@ -68,7 +68,9 @@ class ServiceState:
             request_attrs = attrs.tts_attributes(provider, voice, model)
         request_attrs[attrs.SESSION_ID] = self.session.session_id
         request_attrs[attrs.PIPELINE_ELEMENT] = getattr(service, "name", type(service).__name__)
-        self.request = self.session.track(AIRequest(self.operation, request_attrs, parent=self.session.context()))
+        self.request = self.session.track(
+            AIRequest(self.operation, request_attrs, parent=self.session.context())
+        )
         self.user_stopped = False
         self.audio_format_known = False
         return self.request
@@ -130,7 +132,9 @@ class ServiceState:
                 request.chunk(text=frame.text)
             elif kind == fk.FUNCTION_CALL and request is not None:
                 request.first_chunk()
-                request.span.add_event(attrs.EVENT_TOOL_CALL, {attrs.GEN_AI_TOOL_NAME: str(frame.function_name)})
+                request.span.add_event(
+                    attrs.EVENT_TOOL_CALL, {attrs.GEN_AI_TOOL_NAME: str(frame.function_name)}
+                )
             elif kind == fk.LLM_RESPONSE_END:
                 self.finish()
         elif self.operation == _TTS:
@@ -155,7 +159,9 @@ class ServiceState:
 
     def usage(self, tokens: Any) -> None:
         if self.request is not None:
-            self.request.set_usage(getattr(tokens, "prompt_tokens", None), getattr(tokens, "completion_tokens", None))
+            self.request.set_usage(
+                getattr(tokens, "prompt_tokens", None), getattr(tokens, "completion_tokens", None)
+            )
 
 
 def _messages(frame: Any) -> Any:

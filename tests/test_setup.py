@@ -1,0 +1,201 @@
+"""initialize(), shutdown() and the entry point, each in a fresh process: global providers are set once per process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+BIN = Path(sys.executable).parent
+
+
+def run(
+    code: str, *, env: dict[str, str] | None = None, command: list[str] | None = None, timeout: float = 90
+):
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "TRACE_"))}
+    full_env.update(env or {})
+    full_env["PATH"] = f"{BIN}{os.pathsep}{full_env.get('PATH', '')}"
+    args = [*(command or []), sys.executable if not command else "python", "-c", textwrap.dedent(code)]
+    return subprocess.run(args, env=full_env, capture_output=True, text=True, timeout=timeout)
+
+
+def test_initialize_sets_up_sdk_and_instruments():
+    result = run(
+        """
+        import json
+        from opentelemetry import trace, metrics, propagate
+        import opentelemetry_instrumentation_realtime_ai as rt
+        from opentelemetry_instrumentation_realtime_ai import Config, RealtimeAIInstrumentor
+        config = rt.initialize(Config(service_name="svc", environment="staging", sampling_rate=0.5, exporter="none"))
+        assert rt.initialize() is config  # a second call is harmless
+        provider = trace.get_tracer_provider()
+        with rt.start_span("hello"):
+            pass
+        print(json.dumps({
+            "provider": type(provider).__module__,
+            "resource": dict(provider.resource.attributes),
+            "sampler": provider.sampler.get_description(),
+            "propagators": sorted(propagate.get_global_textmap().fields),
+            "instrumented": RealtimeAIInstrumentor().is_instrumented_by_opentelemetry,
+            "meter": type(metrics.get_meter_provider()).__module__,
+        }))
+        rt.shutdown()
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["provider"] == "opentelemetry.sdk.trace"
+    assert out["resource"]["service.name"] == "svc"
+    assert out["resource"]["deployment.environment.name"] == "staging"
+    assert out["resource"]["environment"] == "staging"
+    assert "TraceIdRatioBased{0.5}" in out["sampler"] and out["sampler"].startswith("ParentBased")
+    assert {"traceparent", "baggage"} <= set(out["propagators"])
+    assert out["instrumented"] is True
+    assert out["meter"] == "opentelemetry.sdk.metrics._internal"
+
+
+def test_stdout_exporter_prints_spans_at_shutdown():
+    result = run(
+        """
+        import opentelemetry_instrumentation_realtime_ai as rt
+        rt.initialize()
+        with rt.start_span("visible.work"):
+            pass
+        rt.shutdown()
+        """,
+        env={"TRACE_EXPORTER": "stdout"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert '"name": "visible.work"' in result.stdout
+
+
+def test_existing_sdk_provider_is_reused_with_one_warning():
+    result = run(
+        """
+        import logging
+        logging.basicConfig(level=logging.WARNING)
+        from opentelemetry import trace
+        from opentelemetry.sdk.trace import TracerProvider
+        mine = TracerProvider()
+        trace.set_tracer_provider(mine)
+        import opentelemetry_instrumentation_realtime_ai as rt
+        rt.initialize()
+        rt.initialize()
+        assert trace.get_tracer_provider() is mine
+        print("same provider")
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert "same provider" in result.stdout
+    assert result.stderr.count("already configured") == 1
+    assert "Overriding of current TracerProvider is not allowed" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "env, message",
+    [
+        ({"TRACE_EXPORTER": "jaegr"}, "TRACE_EXPORTER='jaegr'"),
+        ({"TRACE_SAMPLING_RATE": "1.5"}, "TRACE_SAMPLING_RATE='1.5'"),
+        ({"TRACE_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_ENDPOINT": "nohost"}, "OTEL_EXPORTER_OTLP_ENDPOINT"),
+    ],
+)
+def test_bad_setting_fails_initialize_clearly(env, message):
+    result = run("import opentelemetry_instrumentation_realtime_ai as rt; rt.initialize()", env=env)
+    assert result.returncode != 0
+    assert "ConfigError" in result.stderr and message in result.stderr
+
+
+def test_sdk_disabled_instruments_nothing():
+    result = run(
+        """
+        from opentelemetry import trace
+        import opentelemetry_instrumentation_realtime_ai as rt
+        from pipecat.processors.frame_processor import FrameProcessor
+        rt.initialize()
+        import wrapt
+        hooked = isinstance(FrameProcessor.__dict__["_FrameProcessor__process_frame"], wrapt.FunctionWrapper)
+        print("provider", type(trace.get_tracer_provider()).__name__, "hooked", hooked)
+        """,
+        env={"OTEL_SDK_DISABLED": "true"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "hooked False" in result.stdout
+    assert "provider ProxyTracerProvider" in result.stdout
+
+
+def test_opentelemetry_instrument_loads_the_entry_point():
+    result = run(
+        """
+        import wrapt
+        from opentelemetry import trace
+        from opentelemetry_instrumentation_realtime_ai import RealtimeAIInstrumentor
+        from pipecat.processors.frame_processor import FrameProcessor
+        from pipecat.services.llm_service import LLMService
+        print("instrumented", RealtimeAIInstrumentor().is_instrumented_by_opentelemetry)
+        print("dispatcher", isinstance(FrameProcessor.__dict__["_FrameProcessor__process_frame"], wrapt.FunctionWrapper))
+        print("llm", isinstance(LLMService.__dict__["push_frame"], wrapt.FunctionWrapper))
+        print("provider", type(trace.get_tracer_provider()).__module__)
+        """,
+        command=[
+            str(BIN / "opentelemetry-instrument"),
+            "--traces_exporter",
+            "console",
+            "--metrics_exporter",
+            "none",
+            "--logs_exporter",
+            "none",
+        ],
+    )
+    assert result.returncode == 0, result.stderr
+    assert "instrumented True" in result.stdout
+    assert "dispatcher True" in result.stdout and "llm True" in result.stdout
+    assert "provider opentelemetry.sdk.trace" in result.stdout
+
+
+def test_disabled_instrumentations_variable_is_honoured():
+    result = run(
+        "from opentelemetry_instrumentation_realtime_ai import RealtimeAIInstrumentor as I;"
+        "print('instrumented', I().is_instrumented_by_opentelemetry)",
+        env={"OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "realtime_ai"},
+        command=[
+            str(BIN / "opentelemetry-instrument"),
+            "--traces_exporter",
+            "none",
+            "--metrics_exporter",
+            "none",
+        ],
+    )
+    assert result.returncode == 0, result.stderr
+    assert "instrumented False" in result.stdout
+
+
+def test_uninstrument_restores_every_original(instrument):
+    import wrapt
+    from pipecat.processors.frame_processor import FrameProcessor
+    from pipecat.services.llm_service import LLMService
+    from pipecat.services.stt_service import STTService
+    from pipecat.services.tts_service import TTSService
+
+    from opentelemetry_instrumentation_realtime_ai import RealtimeAIInstrumentor
+
+    classes = (FrameProcessor, LLMService, STTService, TTSService)
+    before = {(c, k): v for c in classes for k, v in vars(c).items()}
+    instrument()
+    wrapped = [(c, k) for c in classes for k, v in vars(c).items() if isinstance(v, wrapt.FunctionWrapper)]
+    assert len(wrapped) >= 5
+    RealtimeAIInstrumentor().uninstrument()
+    after = {(c, k): v for c in classes for k, v in vars(c).items()}
+    assert after == before
+
+
+def test_unknown_instrument_argument_is_rejected():
+    from opentelemetry_instrumentation_realtime_ai import ConfigError, RealtimeAIInstrumentor
+
+    with pytest.raises(ConfigError, match=r"frame_span\b.*accepted arguments: .*frame_spans"):
+        RealtimeAIInstrumentor().instrument(frame_span=True)
+    assert not RealtimeAIInstrumentor().is_instrumented_by_opentelemetry

@@ -29,9 +29,11 @@ ENV_FRAME_SPANS = "OTEL_INSTRUMENTATION_REALTIME_AI_FRAME_SPANS"
 ENV_FRAME_SPAN_RATIO = "OTEL_INSTRUMENTATION_REALTIME_AI_FRAME_SPAN_SAMPLING_RATIO"
 ENV_TRACE_PER_TURN = "OTEL_INSTRUMENTATION_REALTIME_AI_TRACE_PER_TURN"
 ENV_FRAMEWORKS = "OTEL_INSTRUMENTATION_REALTIME_AI_FRAMEWORKS"
+ENV_LOG_CORRELATION = "OTEL_INSTRUMENTATION_REALTIME_AI_LOG_CORRELATION"
+ENV_EXPORT_LOGS = "OTEL_INSTRUMENTATION_REALTIME_AI_EXPORT_LOGS"
 ENV_CAPTURE_CONTENT = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 
-EXPORTERS = ("stdout", "console", "otlp", "otlp_http", "none")
+EXPORTERS = ("stdout", "console", "tree", "otlp", "otlp_http", "none")
 SAMPLERS = {
     "always_on": 1.0,
     "always_off": 0.0,
@@ -198,6 +200,8 @@ class Options:
     trace_per_turn: bool = False
     capture_content: bool = False
     frameworks: tuple[str, ...] = FRAMEWORKS
+    log_correlation: bool = True
+    export_logs: bool = False
 
     @classmethod
     def resolve(cls, kwargs: Mapping[str, object], env: Mapping[str, str] | None = None) -> Options:
@@ -217,6 +221,8 @@ class Options:
             trace_per_turn=parse_bool(*pick("trace_per_turn", ENV_TRACE_PER_TURN, "false")),  # type: ignore[arg-type]
             capture_content=parse_bool(*pick("capture_content", ENV_CAPTURE_CONTENT, "false")),  # type: ignore[arg-type]
             frameworks=parse_frameworks(frameworks_setting, frameworks),  # type: ignore[arg-type]
+            log_correlation=parse_bool(*pick("log_correlation", ENV_LOG_CORRELATION, "true")),  # type: ignore[arg-type]
+            export_logs=parse_bool(*pick("export_logs", ENV_EXPORT_LOGS, "false")),  # type: ignore[arg-type]
         )
 
 

@@ -12,6 +12,7 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type:
 
 from . import telemetry
 from .config import ConfigError, Options, sdk_disabled
+from .logs import instrument_logging, uninstrument_logging
 from .package import _instruments, _instruments_any
 
 _log = logging.getLogger(__name__)
@@ -51,6 +52,8 @@ class RealtimeAIInstrumentor(BaseInstrumentor):
             self._hooked: list[Any] = []
             return
         telemetry.build(kwargs.get("tracer_provider"), kwargs.get("meter_provider"), options)
+        if options.log_correlation:
+            instrument_logging(options.export_logs)
         self._hooked = []
         for name in options.frameworks:
             target, ours = _FRAMEWORK_MODULES[name]
@@ -67,4 +70,5 @@ class RealtimeAIInstrumentor(BaseInstrumentor):
         for module in getattr(self, "_hooked", []):
             module.uninstrument()
         self._hooked = []
+        uninstrument_logging()
         telemetry.reset()

@@ -28,6 +28,7 @@ from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from .config import Config, sdk_disabled
+from .console import TreeConsoleSpanExporter
 
 _log = logging.getLogger(__name__)
 _lock = threading.Lock()
@@ -39,6 +40,8 @@ def _span_exporter(config: Config) -> SpanExporter | None:
         return None
     if config.exporter == "stdout":
         return ConsoleSpanExporter()
+    if config.exporter == "tree":
+        return TreeConsoleSpanExporter()
     endpoint = config.endpoint()
     if config.exporter == "otlp_http":
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HTTPSpanExporter
@@ -50,7 +53,7 @@ def _span_exporter(config: Config) -> SpanExporter | None:
 
 
 def _metric_exporter(config: Config) -> MetricExporter | None:
-    if config.exporter == "none" or not config.metrics:
+    if config.exporter in ("none", "tree") or not config.metrics:
         return None
     if config.exporter == "stdout":
         return ConsoleMetricExporter()

@@ -35,7 +35,9 @@ def test_trace_exporter(value, expected):
 
 
 def test_unknown_exporter_names_setting_and_choices():
-    with pytest.raises(ConfigError, match=r"TRACE_EXPORTER='jaegr'.*stdout, console, otlp, otlp_http, none"):
+    with pytest.raises(
+        ConfigError, match=r"TRACE_EXPORTER='jaegr'.*stdout, console, tree, otlp, otlp_http, none"
+    ):
         Config.from_env({"TRACE_EXPORTER": "jaegr"})
 
 

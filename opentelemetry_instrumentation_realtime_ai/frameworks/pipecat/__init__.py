@@ -95,3 +95,4 @@ def uninstrument() -> None:
     _hooks.unwrap_all()
     pipeline.set_service_bases(())
     pipeline.frame_span_ratio = 0.0
+    pipeline.clear_element_metrics()

@@ -90,6 +90,11 @@ def register_element_metrics() -> None:
     )
 
 
+def clear_element_metrics() -> None:
+    _element_ns.clear()
+    _frame_counts.clear()
+
+
 class ElementState:
     """What the frame hook keeps on one processor for one session."""
 

@@ -1,0 +1,77 @@
+"""Log correlation: a log line carries the trace and span it was written in.
+
+- Standard ``logging``: ``opentelemetry-instrumentation-logging`` adds ``otelTraceID``,
+  ``otelSpanID``, ``otelServiceName`` and ``otelTraceSampled`` to every record. (Under
+  ``opentelemetry-instrument`` that instrumentation may be loaded before this one, without
+  trace context injection: set ``OTEL_PYTHON_LOG_CORRELATION=true`` there.)
+- loguru (Pipecat logs through it): a patcher adds ``extra["trace_id"]`` and ``extra["span_id"]``,
+  chained after any patcher the app set, so ``{extra[trace_id]}`` works in a loguru format.
+- Opt-in (``export_logs``): ``logging`` and loguru records also go to the OpenTelemetry logs
+  pipeline through the SDK's ``LoggingHandler``, when a logger provider is configured.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.instrumentation.logging import LoggingInstrumentor
+
+_log = logging.getLogger(__name__)
+_state: dict[str, Any] = {}
+
+
+def _trace_fields(record: dict[str, Any]) -> None:
+    ctx = trace.get_current_span().get_span_context()
+    extra = record["extra"]
+    if ctx.is_valid:
+        extra["trace_id"] = trace.format_trace_id(ctx.trace_id)
+        extra["span_id"] = trace.format_span_id(ctx.span_id)
+    else:
+        extra.setdefault("trace_id", "")
+        extra.setdefault("span_id", "")
+
+
+def instrument_logging(export_logs: bool = False) -> None:
+    logging_instrumentor = LoggingInstrumentor()
+    if not logging_instrumentor.is_instrumented_by_opentelemetry:
+        logging_instrumentor.instrument(
+            inject_trace_context=True, enable_log_auto_instrumentation=export_logs
+        )
+        _state["logging"] = logging_instrumentor
+    try:
+        from loguru import logger
+    except ImportError:
+        return
+    previous = getattr(logger._core, "patcher", None)  # type: ignore[attr-defined]
+
+    def patcher(record: Any) -> None:
+        _trace_fields(record)
+        if previous is not None:
+            previous(record)
+
+    logger.configure(patcher=patcher)
+    _state["loguru_patcher"] = previous
+    if export_logs:
+        _state["loguru_sink"] = logger.add(_otel_handler(), format="{message}", level="DEBUG")
+
+
+def _otel_handler() -> logging.Handler:
+    from opentelemetry.sdk._logs import LoggingHandler
+
+    return LoggingHandler()
+
+
+def uninstrument_logging() -> None:
+    instrumentor = _state.pop("logging", None)
+    if instrumentor is not None:
+        instrumentor.uninstrument()
+    if "loguru_patcher" not in _state:
+        return
+    from loguru import logger
+
+    logger.configure(patcher=_state.pop("loguru_patcher"))
+    sink = _state.pop("loguru_sink", None)
+    if sink is not None:
+        logger.remove(sink)

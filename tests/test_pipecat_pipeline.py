@@ -10,9 +10,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from opentelemetry.trace import SpanKind, StatusCode
-
 from conftest import children
+from opentelemetry.trace import SpanKind, StatusCode
 
 bot = pytest.importorskip("bot")
 providers = pytest.importorskip("providers")

@@ -73,8 +73,8 @@ def instrument() -> None:
     websockets: list[type] = []
     for module, name in (
         ("pipecat.transports.websocket.fastapi", "FastAPIWebsocketTransport"),
-        ("pipecat.transports.websocket.server", "WebsocketServerTransport"),
         ("pipecat.transports.websocket.server", "SingleClientWebsocketServerTransport"),
+        ("pipecat.transports.websocket.server", "WebsocketServerTransport"),
         ("pipecat.transports.websocket.client", "WebsocketClientTransport"),
     ):
         cls = _class(module, name)

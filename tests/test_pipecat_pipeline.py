@@ -248,3 +248,16 @@ async def test_frame_spans_off_by_default_and_sampled_when_on(instrument):
     assert "#" in audio.attributes["pipeline.element"]  # spans may carry instance names
     run = otel.one("pipeline.run")
     assert all(s.context.trace_id == run.context.trace_id for s in frame_spans)
+
+
+async def test_missing_hook_degrades_with_one_warning(instrument, monkeypatch, caplog):
+    from pipecat.transports.smallwebrtc.connection import SmallWebRTCConnection
+
+    monkeypatch.delattr(SmallWebRTCConnection, "_close")  # as if a future Pipecat renamed it
+    with caplog.at_level("WARNING"):
+        otel = instrument()
+    warnings = [r for r in caplog.records if "not fully supported" in r.getMessage()]
+    assert len(warnings) == 1 and "SmallWebRTCConnection._close" in warnings[0].getMessage()
+    result = await bot.run_bot(turns=1, interrupt_turn=None, realtime=False)
+    assert result.ended_by == "end"
+    assert len(otel.spans("chat")) == 1 and len(otel.spans("conversation.turn")) == 1

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from opentelemetry.sdk.environment_variables import (
     OTEL_EXPORTER_OTLP_ENDPOINT,
+    OTEL_EXPORTER_OTLP_PROTOCOL,
     OTEL_RESOURCE_ATTRIBUTES,
     OTEL_SDK_DISABLED,
     OTEL_SERVICE_NAME,
@@ -22,6 +23,7 @@ from opentelemetry.sdk.environment_variables import (
 )
 
 TRACE_EXPORTER = "TRACE_EXPORTER"
+OTEL_TRACES_EXPORTER = "OTEL_TRACES_EXPORTER"
 TRACE_SAMPLING_RATE = "TRACE_SAMPLING_RATE"
 ENVIRONMENT = "ENVIRONMENT"
 
@@ -43,6 +45,7 @@ SAMPLERS = {
     "parentbased_traceidratio": None,
 }
 FRAMEWORKS = ("pipecat",)
+_STANDARD_EXPORTERS = {"console": "stdout", "otlp": "otlp", "none": "none"}
 _TRUE = ("true", "1", "yes", "on")
 _FALSE = ("false", "0", "no", "off", "")
 _HOST_PORT = re.compile(r"^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})$")
@@ -116,6 +119,28 @@ def _endpoint_for(url: str, exporter: str, insecure: bool) -> Endpoint:
     return Endpoint(url, insecure)
 
 
+def _exporter_from_env(env: Mapping[str, str]) -> str:
+    """``TRACE_EXPORTER`` (the seed's), else the standard ``OTEL_TRACES_EXPORTER`` and protocol, else stdout."""
+    if TRACE_EXPORTER in env:
+        return parse_exporter(TRACE_EXPORTER, env[TRACE_EXPORTER])
+    standard = env.get(OTEL_TRACES_EXPORTER, "").strip().lower()
+    if not standard:
+        return "stdout"
+    if standard not in _STANDARD_EXPORTERS:
+        raise ConfigError(
+            f"{OTEL_TRACES_EXPORTER}={standard!r} is not supported by initialize(); "
+            f"accepted values: {', '.join(_STANDARD_EXPORTERS)}"
+        )
+    if standard != "otlp":
+        return _STANDARD_EXPORTERS[standard]
+    protocol = env.get(OTEL_EXPORTER_OTLP_PROTOCOL, "grpc").strip().lower()
+    if protocol not in ("grpc", "http/protobuf"):
+        raise ConfigError(
+            f"{OTEL_EXPORTER_OTLP_PROTOCOL}={protocol!r} is not supported; accepted values: grpc, http/protobuf"
+        )
+    return "otlp" if protocol == "grpc" else "otlp_http"
+
+
 def _parse_resource_attributes(value: str) -> dict[str, str]:
     pairs = (item.split("=", 1) for item in value.split(",") if "=" in item)
     return {key.strip(): val.strip() for key, val in pairs}
@@ -159,7 +184,7 @@ class Config:
         config = cls(
             service_name=env.get(OTEL_SERVICE_NAME) or resource.get("service.name") or cls.service_name,
             environment=env.get(ENVIRONMENT) or cls.environment,
-            exporter=parse_exporter(TRACE_EXPORTER, env.get(TRACE_EXPORTER, "stdout")),
+            exporter=_exporter_from_env(env),
             otlp_endpoint=env.get(OTEL_EXPORTER_OTLP_ENDPOINT) or None,
             resource_attributes=resource,
         )

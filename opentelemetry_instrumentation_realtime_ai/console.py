@@ -21,6 +21,7 @@ from . import attributes as attrs
 # Attributes worth a glance in a tree line, in this order.
 _SHOWN = (
     attrs.SESSION_ID,
+    attrs.GEN_AI_PROVIDER_NAME,
     attrs.TURN_NUMBER,
     attrs.TURN_USER_BOT_LATENCY,
     attrs.TURN_INTERRUPTED,

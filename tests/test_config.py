@@ -174,3 +174,24 @@ def test_keyword_arguments_override_environment():
 def test_bad_options(kwargs, env, message):
     with pytest.raises(ConfigError, match=message):
         Options.resolve(kwargs, env)
+
+
+@pytest.mark.parametrize(
+    "env, exporter",
+    [
+        ({"OTEL_TRACES_EXPORTER": "otlp"}, "otlp"),
+        ({"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}, "otlp_http"),
+        ({"OTEL_TRACES_EXPORTER": "console"}, "stdout"),
+        ({"OTEL_TRACES_EXPORTER": "none"}, "none"),
+        ({"OTEL_TRACES_EXPORTER": "otlp", "TRACE_EXPORTER": "stdout"}, "stdout"),
+    ],
+)
+def test_standard_exporter_variables(env, exporter):
+    assert Config.from_env(env).exporter == exporter
+
+
+def test_unsupported_standard_exporter_values():
+    with pytest.raises(ConfigError, match="OTEL_TRACES_EXPORTER='zipkin'.*console, otlp, none"):
+        Config.from_env({"OTEL_TRACES_EXPORTER": "zipkin"})
+    with pytest.raises(ConfigError, match="OTEL_EXPORTER_OTLP_PROTOCOL='http/json'.*grpc, http/protobuf"):
+        Config.from_env({"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"})

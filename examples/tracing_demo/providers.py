@@ -27,14 +27,15 @@ import json
 import math
 import os
 import re
+import sys
 import time
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
 
 
-def ensure_offline_nltk() -> Optional[str]:
+def ensure_offline_nltk() -> str | None:
     """Make NLTK's ``punkt_tab`` resolvable without network access.
 
     Pipecat 0.0.x/1.0-1.2 call ``nltk.download("punkt_tab")`` at import of
@@ -68,9 +69,7 @@ def ensure_offline_nltk() -> Optional[str]:
     paths = [p for p in os.environ.get("NLTK_DATA", "").split(os.pathsep) if p]
     if str(root) not in paths:
         os.environ["NLTK_DATA"] = os.pathsep.join([str(root), *paths])
-    import sys
-
-    if "nltk" in sys.modules or "nltk.data" in sys.modules:  # already imported
+    if "nltk.data" in sys.modules:  # NLTK already imported: patch its search path
         import nltk.data
 
         if str(root) not in nltk.data.path:
@@ -116,10 +115,10 @@ CHUNK_SECS = 0.02  # 20 ms microphone chunks
 # ---------------------------------------------------------------------------
 
 CANNED_ANSWERS = (
-    "Nice to meet you, I am a small offline test bot.",
-    "It is sunny and mild today, with a light breeze in the afternoon.",
-    "Here is a joke: the robot crossed the road because it was programmed to.",
-    "You are welcome, it was a pleasure to chat with you.",
+    "I am a small offline test bot.",
+    "It is sunny and mild today.",
+    "A robot crossed the road because it was programmed to.",
+    "Goodbye, it was nice talking to you.",
 )
 
 
@@ -143,14 +142,14 @@ def tokenize(text: str) -> list[str]:
 class LLMRequestRecord:
     """What the server saw/did for one chat-completions request."""
 
-    conversation_id: Optional[str]
+    conversation_id: str | None
     model: str
     user_turn: int
     stream: bool
     outcome: str = "pending"  # ok | aborted | http_500 | client_disconnected
     tokens_sent: int = 0
     started: float = field(default_factory=time.monotonic)
-    ended: Optional[float] = None
+    ended: float | None = None
 
 
 class LocalLLMServer:
@@ -174,7 +173,7 @@ class LocalLLMServer:
         *,
         token_delay: float = 0.02,
         first_token_delay: float = 0.1,
-        fail_mode: Optional[str] = None,
+        fail_mode: str | None = None,
         fail_after_tokens: int = 3,
         host: str = "127.0.0.1",
         port: int = 0,
@@ -185,14 +184,14 @@ class LocalLLMServer:
         self.fail_after_tokens = fail_after_tokens
         self.host, self.port = host, port
         self.requests: list[LLMRequestRecord] = []
-        self._runner: Optional[web.AppRunner] = None
+        self._runner: web.AppRunner | None = None
 
     @property
     def base_url(self) -> str:
         """OpenAI-style base URL (ends in /v1)."""
         return f"http://{self.host}:{self.port}/v1"
 
-    def requests_for(self, conversation_id: Optional[str]) -> list[LLMRequestRecord]:
+    def requests_for(self, conversation_id: str | None) -> list[LLMRequestRecord]:
         """Requests made by one conversation (matched on X-Conversation-Id)."""
         return [r for r in self.requests if r.conversation_id == conversation_id]
 
@@ -200,12 +199,10 @@ class LocalLLMServer:
         """Bind to a free loopback port and serve; returns ``base_url``."""
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._chat_completions)
-        app.router.add_get("/v1/models", self._models)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, shutdown_timeout=0.5)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # actual port when 0
+        await web.TCPSite(self._runner, self.host, self.port, shutdown_timeout=0.5).start()
+        self.port = self._runner.addresses[0][1]  # the real port when 0 was asked
         logger.debug(f"LocalLLMServer listening on {self.base_url}")
         return self.base_url
 
@@ -215,15 +212,12 @@ class LocalLLMServer:
             await self._runner.cleanup()
             self._runner = None
 
-    async def __aenter__(self) -> "LocalLLMServer":
+    async def __aenter__(self) -> LocalLLMServer:
         await self.start()
         return self
 
     async def __aexit__(self, *exc):
         await self.stop()
-
-    async def _models(self, request: web.Request) -> web.Response:
-        return web.json_response({"object": "list", "data": [{"id": "local-llm", "object": "model"}]})
 
     async def _chat_completions(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
@@ -260,39 +254,28 @@ class LocalLLMServer:
         }
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
 
-        if not rec.stream:
+        base = {"id": cid, "created": created, "model": model, "system_fingerprint": None}
+
+        if not rec.stream:  # e.g. Pipecat's out-of-band run_inference()
             await asyncio.sleep(first_delay + token_delay * len(tokens))
             rec.outcome, rec.tokens_sent, rec.ended = "ok", len(tokens), time.monotonic()
+            choice = {"index": 0, "message": {"role": "assistant", "content": text}}
             return web.json_response(
                 {
-                    "id": cid,
+                    **base,
                     "object": "chat.completion",
-                    "created": created,
-                    "model": model,
-                    "choices": [
-                        {
-                            "index": 0,
-                            "message": {"role": "assistant", "content": text},
-                            "finish_reason": "stop",
-                        }
-                    ],
                     "usage": usage,
+                    "choices": [{**choice, "finish_reason": "stop"}],
                 }
             )
 
-        def chunk(delta: dict, finish: Optional[str] = None, **extra) -> bytes:
-            choices = [] if delta is None else [
-                {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
-            ]
-            payload = {
-                "id": cid,
-                "object": "chat.completion.chunk",
-                "created": created,
-                "model": model,
-                "system_fingerprint": None,
-                "choices": choices,
-                **extra,
-            }
+        def chunk(delta: dict | None, finish: str | None = None, **extra) -> bytes:
+            choices = (
+                []
+                if delta is None
+                else [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]
+            )
+            payload = {**base, "object": "chat.completion.chunk", "choices": choices, **extra}
             return b"data: " + json.dumps(payload).encode() + b"\n\n"
 
         resp = web.StreamResponse(
@@ -335,10 +318,10 @@ class LocalLLMServer:
 # ---------------------------------------------------------------------------
 
 DEFAULT_UTTERANCES = (
-    "Hello there, who am I talking to?",
-    "What is the weather like today?",
-    "Wait, actually, tell me a joke instead.",
-    "Thanks, goodbye.",
+    "Hello there.",
+    "What is the weather like?",
+    "Wait, tell me a joke.",
+    "Thanks, bye.",
 )
 
 
@@ -358,10 +341,10 @@ class ScriptedSTTService(SegmentedSTTService):
         delay: float = 0.05,
         **kwargs,
     ):
-        kwargs.setdefault("ttfs_p99_latency", delay + 0.05)
-        super().__init__(
-            settings=STTSettings(model="scripted-stt", language=None), **kwargs
-        )
+        # P99 "speech end -> final transcript"; kept above VAD stop_secs (0.2 s)
+        # so the speech-timeout strategy's STT wait is meaningful.
+        kwargs.setdefault("ttfs_p99_latency", max(0.3, delay + 0.1))
+        super().__init__(settings=STTSettings(model="scripted-stt", language=None), **kwargs)
         self._utterances = list(utterances)
         self._delay = delay
         self.segments = 0
@@ -407,7 +390,7 @@ class SineTTSService(TTSService):
         *,
         first_audio_delay: float = 0.08,
         seconds_per_char: float = 0.03,
-        speedup: Optional[float] = 5.0,
+        speedup: float | None = 5.0,
         frequency: float = 220.0,
         chunk_secs: float = 0.04,
         **kwargs,
@@ -429,7 +412,7 @@ class SineTTSService(TTSService):
         """Let Pipecat emit TTFB/processing/usage metrics for this service."""
         return True
 
-    async def run_tts(self, text: str, context_id: Optional[str] = None):
+    async def run_tts(self, text: str, context_id: str | None = None):
         """Yield ``TTSAudioRawFrame``s for ``text`` (Pipecat's ``run_tts`` contract)."""
         self.requests.append(text)
         await self.start_tts_usage_metrics(text)
@@ -453,12 +436,15 @@ class SineTTSService(TTSService):
 class EnergyVADAnalyzer(VADAnalyzer):
     """Model-free, deterministic VAD: a 20 ms window is voiced iff its RMS is above a threshold.
 
-    Pipecat's ``VADAnalyzer`` state machine (start/stop secs, volume gate) and
+    Pipecat's ``VADAnalyzer`` state machine (start/stop secs) and
     ``VADProcessor`` do the rest, so VAD frames are produced by Pipecat itself.
+    The energy gate replaces Pipecat's loudness gate: pyloudnorm on every
+    20 ms window costs ~1 ms on 0.0.x, and 1.x only reports volume after a
+    0.4 s window has filled, which would delay speech start.
     """
 
     def __init__(self, *, threshold_dbfs: float = -35.0, **kwargs):
-        kwargs.setdefault("params", VADParams(start_secs=0.1, stop_secs=0.2, min_volume=0.3))
+        kwargs.setdefault("params", VADParams(start_secs=0.1, stop_secs=0.2))
         super().__init__(**kwargs)
         self._threshold = 32767 * 10 ** (threshold_dbfs / 20)
 
@@ -471,6 +457,10 @@ class EnergyVADAnalyzer(VADAnalyzer):
         samples = np.frombuffer(buffer, dtype="<i2").astype(np.float32)
         rms = float(np.sqrt(np.mean(samples * samples))) if samples.size else 0.0
         return 1.0 if rms >= self._threshold else 0.0
+
+    def _get_smoothed_volume(self, audio: bytes) -> float:
+        """Volume gate disabled (see class docstring); same private hook in 0.0.108-1.14."""
+        return 1.0
 
 
 # ---------------------------------------------------------------------------
@@ -498,15 +488,16 @@ class ScriptedMicInput(BaseInputTransport):
     waiting (like a real mic); ``realtime=False`` pushes as fast as possible
     and streams nothing while waiting.
 
-    Events: ``on_user_utterance(input, turn)``, ``on_bot_reply_started(input,
-    turn)``, ``on_script_finished(input)``.
+    Events: ``on_user_utterance(input, turn)`` (an utterance starts),
+    ``on_bot_started_speaking(input, turn)`` (the bot starts answering ``turn``),
+    ``on_script_finished(input)`` (the app should end the session).
     """
 
     def __init__(
         self,
         *,
         turns: int = 3,
-        interrupt_turn: Optional[int] = 2,
+        interrupt_turn: int | None = 2,
         chunks_per_utterance: int = 25,
         realtime: bool = True,
         sample_rate: int = IN_SAMPLE_RATE,
@@ -533,12 +524,12 @@ class ScriptedMicInput(BaseInputTransport):
         self._error_grace = error_grace_secs
         self._speech = _speech_chunk(sample_rate)
         self._silence = b"\x00" * len(self._speech)
-        self._script_task: Optional[asyncio.Task] = None
+        self._script_task: asyncio.Task | None = None
         self._changed = asyncio.Event()
         self._next_t = 0.0
         # What this transport saw coming back upstream.
         self.chunks_sent = 0
-        self.utterances_sent = 0
+        self.current_turn = 0
         self.bot_started = 0
         self.bot_stopped = 0
         self.bot_speaking = False
@@ -546,7 +537,7 @@ class ScriptedMicInput(BaseInputTransport):
         self.errors: list[str] = []
         self.finished = False
         self._register_event_handler("on_user_utterance")
-        self._register_event_handler("on_bot_reply_started")
+        self._register_event_handler("on_bot_started_speaking")
         self._register_event_handler("on_script_finished")
 
     async def start(self, frame: StartFrame):
@@ -579,6 +570,7 @@ class ScriptedMicInput(BaseInputTransport):
         if isinstance(frame, BotStartedSpeakingFrame):
             self.bot_started += 1
             self.bot_speaking = True
+            await self._call_event_handler("on_bot_started_speaking", self.current_turn)
         elif isinstance(frame, BotStoppedSpeakingFrame):
             self.bot_stopped += 1
             self.bot_speaking = False
@@ -622,8 +614,9 @@ class ScriptedMicInput(BaseInputTransport):
                 return predicate()
         return True
 
-    async def _wait_reply_done(self, started_before: int, errors_before: int):
-        """Wait until the reply to the last utterance has been spoken (or failed)."""
+    async def _wait_reply(self, started_before: int, errors_before: int, *, done: bool):
+        """Wait until the reply to the last utterance has started (``done``: been
+        spoken), or the LLM failed without the bot saying anything."""
         t = self._reply_timeout
         if not await self._wait_until(
             lambda: self.bot_started > started_before or len(self.errors) > errors_before, t
@@ -632,7 +625,7 @@ class ScriptedMicInput(BaseInputTransport):
             return
         if self.bot_started == started_before:  # failed before any audio; audio may still come
             await self._wait_until(lambda: self.bot_started > started_before, self._error_grace)
-        if self.bot_started > started_before:
+        if done and self.bot_started > started_before:
             if not await self._wait_until(lambda: not self.bot_speaking, t):
                 logger.warning(f"{self}: bot still speaking after {t}s, moving on")
 
@@ -642,7 +635,7 @@ class ScriptedMicInput(BaseInputTransport):
             await self._push_chunk(self._silence)
         for turn in range(1, self._turns + 1):
             started_before, errors_before = self.bot_started, len(self.errors)
-            self.utterances_sent += 1
+            self.current_turn = turn
             await self._call_event_handler("on_user_utterance", turn)
             for _ in range(self._chunks_per_utterance):
                 await self._push_chunk(self._speech)
@@ -650,16 +643,11 @@ class ScriptedMicInput(BaseInputTransport):
                 await self._push_chunk(self._silence)
             if turn == self._interrupt_turn:
                 # Barge in as soon as (realtime: shortly after) the bot starts answering.
-                if await self._wait_until(
-                    lambda: self.bot_started > started_before, self._reply_timeout
-                ):
-                    await self._call_event_handler("on_bot_reply_started", turn)
+                await self._wait_reply(started_before, errors_before, done=False)
                 for _ in range(self._barge_in_delay):
                     await self._push_chunk(self._silence)
                 continue
-            await self._wait_reply_done(started_before, errors_before)
-            if self.bot_started > started_before:
-                await self._call_event_handler("on_bot_reply_started", turn)
+            await self._wait_reply(started_before, errors_before, done=True)
             for _ in range(self._think):
                 await self._push_chunk(self._silence)
         self.finished = True
@@ -688,7 +676,7 @@ class SpeakerOutput(BaseOutputTransport):
     writes as fast as Pipecat pushes.
     """
 
-    def __init__(self, *, playback_speed: Optional[float] = 1.0, **kwargs):
+    def __init__(self, *, playback_speed: float | None = 1.0, **kwargs):
         super().__init__(
             TransportParams(audio_out_enabled=True, audio_out_end_silence_secs=0), **kwargs
         )

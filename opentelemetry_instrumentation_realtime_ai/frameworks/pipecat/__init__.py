@@ -11,6 +11,7 @@ A hook this Pipecat version lacks is skipped with one warning: fewer spans, neve
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import logging
 from importlib.metadata import PackageNotFoundError, version
 
@@ -23,10 +24,16 @@ _log = logging.getLogger(__name__)
 _hooks = Hooks()
 
 
-def _class(module: str, name: str) -> type | None:
+def _class(module: str, name: str, requires: str | None = None) -> type | None:
+    """The class, or None when this version lacks it or its optional extra is not installed.
+
+    ``requires`` is checked first: Pipecat logs an error when a transport's extra is missing.
+    """
+    if requires is not None and importlib.util.find_spec(requires) is None:
+        return None
     try:
         return getattr(importlib.import_module(module), name, None)
-    except Exception:  # an optional extra (aiortc, websockets, fastapi) is not installed
+    except Exception:
         return None
 
 
@@ -64,20 +71,20 @@ def instrument() -> None:
     llm = services[0][0] if services and services[0][1] == attrs.OPERATION_CHAT else None
     _hooks.wrap(llm, "start_llm_usage_metrics", pipeline.usage_hook, "LLMService.start_llm_usage_metrics")
 
-    webrtc = _class("pipecat.transports.smallwebrtc.connection", "SmallWebRTCConnection")
+    webrtc = _class("pipecat.transports.smallwebrtc.connection", "SmallWebRTCConnection", "aiortc")
     if webrtc is not None:
         _hooks.wrap(webrtc, "__init__", transports.webrtc_init_hook)
         _hooks.wrap(webrtc, "_call_event_handler", transports.webrtc_event_hook)
         _hooks.wrap(webrtc, "send_app_message", transports.webrtc_send_hook)
         _hooks.wrap(webrtc, "_close", transports.webrtc_close_hook)
     websockets: list[type] = []
-    for module, name in (
-        ("pipecat.transports.websocket.fastapi", "FastAPIWebsocketTransport"),
-        ("pipecat.transports.websocket.server", "SingleClientWebsocketServerTransport"),
-        ("pipecat.transports.websocket.server", "WebsocketServerTransport"),
-        ("pipecat.transports.websocket.client", "WebsocketClientTransport"),
+    for module, name, requires in (
+        ("pipecat.transports.websocket.fastapi", "FastAPIWebsocketTransport", "fastapi"),
+        ("pipecat.transports.websocket.server", "SingleClientWebsocketServerTransport", "websockets"),
+        ("pipecat.transports.websocket.server", "WebsocketServerTransport", "websockets"),
+        ("pipecat.transports.websocket.client", "WebsocketClientTransport", "websockets"),
     ):
-        cls = _class(module, name)
+        cls = _class(module, name, requires)
         if cls is not None and not issubclass(cls, tuple(websockets)):  # a subclass of a hooked one is hooked
             _hooks.wrap(cls, "_call_event_handler", transports.websocket_event_hook)
             websockets.append(cls)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from conftest import Telemetry
 from opentelemetry import trace
 
+from conftest import Telemetry
 from opentelemetry_instrumentation_realtime_ai import RealtimeAIInstrumentor
 
 bot = pytest.importorskip("bot")

@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from conftest import children
 from opentelemetry.trace import SpanKind, StatusCode
+
+from conftest import children
 
 bot = pytest.importorskip("bot")
 providers = pytest.importorskip("providers")

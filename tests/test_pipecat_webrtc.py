@@ -10,6 +10,7 @@ pytest.importorskip("aiortc")
 
 async def test_connection_span_follows_the_session(instrument):
     from pipecat.transports.smallwebrtc.connection import SmallWebRTCConnection
+
     from webrtc_loopback import loopback_peer
 
     otel = instrument()
@@ -41,6 +42,7 @@ async def test_connection_span_follows_the_session(instrument):
 
 async def test_client_closing_first_still_ends_the_span(instrument):
     from pipecat.transports.smallwebrtc.connection import SmallWebRTCConnection
+
     from webrtc_loopback import loopback_peer
 
     otel = instrument()
@@ -54,9 +56,9 @@ async def test_client_closing_first_still_ends_the_span(instrument):
 
 async def test_uninstrumented_connection_emits_nothing(instrument):
     from pipecat.transports.smallwebrtc.connection import SmallWebRTCConnection
-    from webrtc_loopback import loopback_peer
 
     from opentelemetry_instrumentation_realtime_ai import RealtimeAIInstrumentor
+    from webrtc_loopback import loopback_peer
 
     otel = instrument()
     RealtimeAIInstrumentor().uninstrument()

@@ -199,3 +199,58 @@ def test_unknown_instrument_argument_is_rejected():
     with pytest.raises(ConfigError, match=r"frame_span\b.*accepted arguments: .*frame_spans"):
         RealtimeAIInstrumentor().instrument(frame_span=True)
     assert not RealtimeAIInstrumentor().is_instrumented_by_opentelemetry
+
+
+def _json_objects(text: str) -> list[dict]:
+    decoder, objects, index = json.JSONDecoder(), [], 0
+    while (start := text.find("{", index)) != -1:
+        try:
+            obj, index = decoder.raw_decode(text, start)
+        except json.JSONDecodeError:
+            index = start + 1
+            continue
+        objects.append(obj)
+    return objects
+
+
+def test_unchanged_pipecat_app_under_opentelemetry_instrument():
+    bot_py = Path(__file__).resolve().parent.parent / "examples" / "tracing_demo" / "bot.py"
+    args = [
+        str(BIN / "opentelemetry-instrument"),
+        "--traces_exporter",
+        "console",
+        "--metrics_exporter",
+        "none",
+        "--logs_exporter",
+        "none",
+        "python",
+        str(bot_py),
+        "--fast",
+        "--turns",
+        "2",
+        "--interrupt-turn",
+        "0",
+        "--conversation-id",
+        "cli-call",
+    ]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "TRACE_"))}
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    result = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "ended_by=end" in result.stdout
+    spans = [o for o in _json_objects(result.stdout) if "context" in o and "name" in o]
+    by_name: dict[str, list[dict]] = {}
+    for span in spans:
+        by_name.setdefault(span["name"].split(" ")[0], []).append(span)
+    (run,) = by_name["pipeline.run"]
+    assert run["attributes"]["session.id"] == "cli-call"
+    turns = by_name["conversation.turn"]
+    assert len(turns) == 2 and all(t["parent_id"] == run["context"]["span_id"] for t in turns)
+    turn_ids = {t["context"]["span_id"] for t in turns}
+    assert len(by_name["chat"]) == 2 and {c["parent_id"] for c in by_name["chat"]} == turn_ids
+    ours = [
+        s
+        for s in spans
+        if s["name"].split(" ")[0] in ("conversation.turn", "chat", "speech_to_text", "text_to_speech")
+    ]
+    assert {s["context"]["trace_id"] for s in ours} == {run["context"]["trace_id"]}

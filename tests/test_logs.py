@@ -96,3 +96,20 @@ def test_log_correlation_can_be_turned_off(instrument):
 def _no_leftover_patcher():
     yield
     logger.configure(patcher=None)
+
+
+async def test_pipecat_log_lines_carry_their_sessions_trace(instrument):
+    bot = pytest.importorskip("bot")
+    otel = instrument()
+    lines = []
+    sink = logger.add(lambda m: lines.append(m.record), level="DEBUG")
+    try:
+        await bot.run_bot(turns=1, interrupt_turn=None, realtime=False, conversation_id="logged")
+    finally:
+        logger.remove(sink)
+    run = otel.one("pipeline.run")
+    trace_id = f"{run.context.trace_id:032x}"
+    traced = [r for r in lines if r["extra"].get("trace_id") == trace_id]
+    assert len(traced) > 5  # Pipecat's own lines, written inside its processors, lead to the session
+    llm_span_ids = {f"{s.context.span_id:016x}" for s in otel.spans("chat")}
+    assert any(r["extra"]["span_id"] in llm_span_ids for r in traced)  # and to the LLM request when inside one

@@ -121,10 +121,13 @@ class ServiceState:
     def pushed(self, kind: int, frame: Any) -> None:
         request = self.request
         if kind == fk.ERROR:
-            if request is None:
-                request = self.start()
             error = getattr(frame, "exception", None)
-            request.fail(error if isinstance(error, BaseException) else str(getattr(frame, "error", "error")))
+            failure = error if isinstance(error, BaseException) else str(getattr(frame, "error", "error"))
+            if request is None:  # a failure outside any request (e.g. connecting): a failed request of its own
+                self.start().fail(failure)
+                self.finish()
+            else:
+                request.fail(failure)
         elif self.operation == _LLM:
             if kind == fk.LLM_RESPONSE_START and request is None:
                 self.start()

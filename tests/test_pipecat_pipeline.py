@@ -263,3 +263,28 @@ async def test_missing_hook_degrades_with_one_warning(instrument, monkeypatch, c
     result = await bot.run_bot(turns=1, interrupt_turn=None, realtime=False)
     assert result.ended_by == "end"
     assert len(otel.spans("chat")) == 1 and len(otel.spans("conversation.turn")) == 1
+
+
+class ExplodingProcessor:
+    """A span processor that fails on every call, as a buggy vendor exporter might."""
+
+    def on_start(self, span, parent_context=None):
+        raise RuntimeError("processor on_start failed")
+
+    def on_end(self, span):
+        raise RuntimeError("processor on_end failed")
+
+    def shutdown(self):
+        pass
+
+    def force_flush(self, timeout_millis=30000):
+        return True
+
+
+async def test_failing_telemetry_pipeline_never_reaches_the_app(instrument, uninstrumented_result):
+    otel = instrument(frame_spans=True)
+    otel.tracer_provider.add_span_processor(ExplodingProcessor())
+    result = await bot.run_bot(turns=3, interrupt_turn=2, realtime=False, conversation_id="conv-x")
+    assert result.ended_by == "end" and result.errors == []
+    assert result.transcripts == uninstrumented_result.transcripts
+    assert result.assistant_messages == uninstrumented_result.assistant_messages

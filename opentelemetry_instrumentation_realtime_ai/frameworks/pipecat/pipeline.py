@@ -215,7 +215,7 @@ async def process_frame_hook(wrapped: Any, instance: Any, args: Any, kwargs: Any
         if token is not None:
             otel_context.detach(token)
         if span is not None:
-            span.end()
+            guarded(span.end)()
 
 
 async def push_frame_hook(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:

@@ -123,7 +123,8 @@ class ServiceState:
         if kind == fk.ERROR:
             error = getattr(frame, "exception", None)
             failure = error if isinstance(error, BaseException) else str(getattr(frame, "error", "error"))
-            if request is None:  # a failure outside any request (e.g. connecting): a failed request of its own
+            if request is None:
+                # A failure outside any request (connecting, say) is a failed request of its own.
                 self.start().fail(failure)
                 self.finish()
             else:

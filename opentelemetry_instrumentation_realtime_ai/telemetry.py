@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from opentelemetry import metrics, trace
-from opentelemetry.metrics import Meter, MeterProvider
+from opentelemetry.metrics import Histogram, Meter, MeterProvider
 from opentelemetry.trace import Tracer, TracerProvider
 
 from . import attributes as attrs
@@ -26,29 +26,26 @@ class Instruments:
 
     def __init__(self, meter: Meter):
         self.meter = meter
-        self.operation_duration = meter.create_histogram(
-            attrs.METRIC_OPERATION_DURATION,
-            unit="s",
-            description="Duration of a GenAI operation (LLM, STT or TTS request)",
-            explicit_bucket_boundaries_advisory=_SECONDS_BUCKETS,
+
+        def seconds_histogram(name: str, description: str) -> Histogram:
+            return meter.create_histogram(
+                name, unit="s", description=description, explicit_bucket_boundaries_advisory=_SECONDS_BUCKETS
+            )
+
+        self.operation_duration = seconds_histogram(
+            attrs.METRIC_OPERATION_DURATION, "Duration of a GenAI operation (LLM, STT or TTS request)"
         )
-        self.time_to_first_chunk = meter.create_histogram(
-            attrs.METRIC_TIME_TO_FIRST_CHUNK,
-            unit="s",
-            description="Time from request to the first chunk of the response",
-            explicit_bucket_boundaries_advisory=_SECONDS_BUCKETS,
+        self.time_to_first_chunk = seconds_histogram(
+            attrs.METRIC_TIME_TO_FIRST_CHUNK, "Time from request to the first chunk of the response"
+        )
+        self.turn_latency = seconds_histogram(
+            attrs.METRIC_TURN_LATENCY, "User stopped speaking to bot started speaking"
         )
         self.token_usage = meter.create_histogram(
             attrs.METRIC_TOKEN_USAGE,
             unit="{token}",
             description="Tokens used per LLM request",
             explicit_bucket_boundaries_advisory=_TOKEN_BUCKETS,
-        )
-        self.turn_latency = meter.create_histogram(
-            attrs.METRIC_TURN_LATENCY,
-            unit="s",
-            description="User stopped speaking to bot started speaking",
-            explicit_bucket_boundaries_advisory=_SECONDS_BUCKETS,
         )
         self.turns = meter.create_counter(attrs.METRIC_TURNS, unit="{turn}", description="Conversation turns")
         self.interruptions = meter.create_counter(

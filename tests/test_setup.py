@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 BIN = Path(sys.executable).parent
+CLI = [str(BIN / "opentelemetry-instrument"), "--traces_exporter", "console", "--metrics_exporter", "none",
+       "--logs_exporter", "none"]  # fmt: skip
 
 
 def run(
@@ -141,15 +143,7 @@ def test_opentelemetry_instrument_loads_the_entry_point():
         print("llm", isinstance(LLMService.__dict__["push_frame"], wrapt.FunctionWrapper))
         print("provider", type(trace.get_tracer_provider()).__module__)
         """,
-        command=[
-            str(BIN / "opentelemetry-instrument"),
-            "--traces_exporter",
-            "console",
-            "--metrics_exporter",
-            "none",
-            "--logs_exporter",
-            "none",
-        ],
+        command=CLI,
     )
     assert result.returncode == 0, result.stderr
     assert "instrumented True" in result.stdout
@@ -162,13 +156,7 @@ def test_disabled_instrumentations_variable_is_honoured():
         "from opentelemetry_instrumentation_realtime_ai import RealtimeAIInstrumentor as I;"
         "print('instrumented', I().is_instrumented_by_opentelemetry)",
         env={"OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "realtime_ai"},
-        command=[
-            str(BIN / "opentelemetry-instrument"),
-            "--traces_exporter",
-            "none",
-            "--metrics_exporter",
-            "none",
-        ],
+        command=CLI,
     )
     assert result.returncode == 0, result.stderr
     assert "instrumented False" in result.stdout
@@ -215,24 +203,8 @@ def _json_objects(text: str) -> list[dict]:
 
 def test_unchanged_pipecat_app_under_opentelemetry_instrument():
     bot_py = Path(__file__).resolve().parent.parent / "examples" / "tracing_demo" / "bot.py"
-    args = [
-        str(BIN / "opentelemetry-instrument"),
-        "--traces_exporter",
-        "console",
-        "--metrics_exporter",
-        "none",
-        "--logs_exporter",
-        "none",
-        "python",
-        str(bot_py),
-        "--fast",
-        "--turns",
-        "2",
-        "--interrupt-turn",
-        "0",
-        "--conversation-id",
-        "cli-call",
-    ]
+    args = [*CLI, "python", str(bot_py), "--fast", "--turns", "2", "--interrupt-turn", "0",
+            "--conversation-id", "cli-call"]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "TRACE_"))}
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     result = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)

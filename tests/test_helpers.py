@@ -266,3 +266,13 @@ def test_trace_per_turn_links_to_session(otel):
     assert turn.links[0].context.span_id == run.context.span_id
     assert turn.attributes["session.id"] == run.attributes["session.id"]
     assert llm.parent.span_id == turn.context.span_id
+
+
+def test_pipeline_names_on_metrics_are_bounded(otel, monkeypatch):
+    from opentelemetry_instrumentation_realtime_ai.helpers import session as session_module
+
+    monkeypatch.setattr(session_module, "_pipeline_names", set())
+    monkeypatch.setattr(session_module, "MAX_PIPELINE_NAMES", 3)
+    names = [rt.Session(f"bot-for-call-{i}").metric_name for i in range(5)]
+    assert names == ["bot-for-call-0", "bot-for-call-1", "bot-for-call-2", "_other", "_other"]
+    assert rt.Session("bot-for-call-1").metric_name == "bot-for-call-1"

@@ -39,18 +39,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import providers  # noqa: E402  (first: seeds offline NLTK data before Pipecat loads)
-from loguru import logger  # noqa: E402
-from providers import (  # noqa: E402
-    EnergyVADAnalyzer,
-    LocalLLMServer,
-    ScriptedMicInput,
-    ScriptedSTTService,
-    SineTTSService,
-    SpeakerOutput,
-)
+import providers  # first: seeds offline NLTK data before Pipecat is imported (see providers.py)
 
-from pipecat.frames.frames import (  # noqa: E402
+# isort: split
+
+from loguru import logger
+from pipecat.frames.frames import (
     BotStartedSpeakingFrame,
     BotStoppedSpeakingFrame,
     CancelFrame,
@@ -67,21 +61,30 @@ from pipecat.frames.frames import (  # noqa: E402
     VADUserStartedSpeakingFrame,
     VADUserStoppedSpeakingFrame,
 )
-from pipecat.observers.base_observer import BaseObserver, FramePushed  # noqa: E402
-from pipecat.pipeline.pipeline import Pipeline  # noqa: E402
-from pipecat.processors.aggregators.llm_context import LLMContext  # noqa: E402
-from pipecat.processors.aggregators.llm_response_universal import (  # noqa: E402
+from pipecat.observers.base_observer import BaseObserver, FramePushed
+from pipecat.pipeline.pipeline import Pipeline
+from pipecat.processors.aggregators.llm_context import LLMContext
+from pipecat.processors.aggregators.llm_response_universal import (
     LLMContextAggregatorPair,
     LLMUserAggregatorParams,
 )
-from pipecat.processors.audio.vad_processor import VADProcessor  # noqa: E402
-from pipecat.services.openai.llm import OpenAILLMService  # noqa: E402
-from pipecat.turns.user_start import (  # noqa: E402
+from pipecat.processors.audio.vad_processor import VADProcessor
+from pipecat.services.openai.llm import OpenAILLMService
+from pipecat.turns.user_start import (
     TranscriptionUserTurnStartStrategy,
     VADUserTurnStartStrategy,
 )
-from pipecat.turns.user_stop import SpeechTimeoutUserTurnStopStrategy  # noqa: E402
-from pipecat.turns.user_turn_strategies import UserTurnStrategies  # noqa: E402
+from pipecat.turns.user_stop import SpeechTimeoutUserTurnStopStrategy
+from pipecat.turns.user_turn_strategies import UserTurnStrategies
+
+from providers import (
+    EnergyVADAnalyzer,
+    LocalLLMServer,
+    ScriptedMicInput,
+    ScriptedSTTService,
+    SineTTSService,
+    SpeakerOutput,
+)
 
 try:  # Pipecat >= 1.3: PipelineTask/PipelineRunner are deprecated aliases.
     from pipecat.pipeline.worker import PipelineParams
@@ -268,9 +271,7 @@ class VoiceBot:
             user_params=LLMUserAggregatorParams(
                 user_turn_strategies=UserTurnStrategies(
                     start=[VADUserTurnStartStrategy(), TranscriptionUserTurnStartStrategy()],
-                    stop=[
-                        SpeechTimeoutUserTurnStopStrategy(user_speech_timeout=p.user_speech_timeout)
-                    ],
+                    stop=[SpeechTimeoutUserTurnStopStrategy(user_speech_timeout=p.user_speech_timeout)],
                 ),
             ),
         )
@@ -309,7 +310,7 @@ class VoiceBot:
                 conversation_id=self.conversation_id,
                 enable_rtvi=False,
                 observers=all_observers,
-                name=f"voice-bot-{self.conversation_id}",
+                name="voice-bot",  # a role, not an id: it becomes a metric label
             )
             # Extra PipelineTask/PipelineWorker arguments, e.g. enable_tracing=True.
             | dict(task_kwargs or {}),
@@ -380,13 +381,9 @@ class VoiceBot:
             user_turns=self.mic.current_turn,
             audio_chunks_in=self.mic.chunks_sent,
             transcripts=list(self.stt.transcripts),
-            assistant_messages=[
-                str(m.get("content")) for m in messages if m.get("role") == "assistant"
-            ],
+            assistant_messages=[str(m.get("content")) for m in messages if m.get("role") == "assistant"],
             messages=messages,
-            llm_requests=self.llm_server.requests_for(self.conversation_id)
-            if self.llm_server
-            else [],
+            llm_requests=self.llm_server.requests_for(self.conversation_id) if self.llm_server else [],
             tts_requests=list(self.tts.requests),
             audio_frames_out=stats.audio_frames,
             audio_secs_out=round(stats.audio_secs, 3),

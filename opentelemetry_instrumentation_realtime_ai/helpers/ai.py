@@ -10,6 +10,7 @@ import json
 import time
 from typing import Any
 
+from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
@@ -160,12 +161,14 @@ class AIRequest:
     def _record_metrics(self, duration: float) -> None:
         instruments = self._telemetry.instruments
         metric_attrs = self._metric_attributes()
-        instruments.operation_duration.record(duration, metric_attrs)
+        exemplar = trace.set_span_in_context(self.span)  # an exemplar leads to this request's span
+        instruments.operation_duration.record(duration, metric_attrs, context=exemplar)
         if self.time_to_first_chunk is not None:
-            instruments.time_to_first_chunk.record(self.time_to_first_chunk, metric_attrs)
+            instruments.time_to_first_chunk.record(self.time_to_first_chunk, metric_attrs, context=exemplar)
         for token_type, tokens in self._usage.items():
             if tokens is not None:
-                instruments.token_usage.record(tokens, {**metric_attrs, attrs.GEN_AI_TOKEN_TYPE: token_type})
+                token_attrs = {**metric_attrs, attrs.GEN_AI_TOKEN_TYPE: token_type}
+                instruments.token_usage.record(tokens, token_attrs, context=exemplar)
 
     def __enter__(self) -> AIRequest:
         return self

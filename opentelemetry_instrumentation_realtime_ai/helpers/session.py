@@ -22,6 +22,20 @@ from ..spans import Parent, new_span, record_error
 from .ai import AIRequest
 
 
+MAX_PIPELINE_NAMES = 100
+"""Distinct ``pipeline.name`` values on metrics; past it, ``_other``: a name per call must not mint series."""
+_pipeline_names: set[str] = set()
+
+
+def bounded_pipeline_name(name: str) -> str:
+    if name in _pipeline_names:
+        return name
+    if len(_pipeline_names) >= MAX_PIPELINE_NAMES:
+        return "_other"
+    _pipeline_names.add(name)
+    return name
+
+
 class Turn:
     """One user→bot exchange: from the user starting to speak to the end of the bot's reply."""
 
@@ -62,7 +76,7 @@ class Session:
         self._telemetry = telemetry.current()
         self.session_id = session_id or str(uuid.uuid4())
         self.pipeline_name = pipeline_name
-        self.metric_name = metric_name or pipeline_name
+        self.metric_name = bounded_pipeline_name(metric_name or pipeline_name)
         """The bounded form of the pipeline name used on metrics (no instance numbers)."""
         self.framework = framework or "custom"
         self.trace_per_turn = self._telemetry.options.trace_per_turn
@@ -130,7 +144,9 @@ class Session:
         if self._user_stopped_at is not None:
             latency = time.perf_counter() - self._user_stopped_at
             turn.span.set_attribute(attrs.TURN_USER_BOT_LATENCY, latency)
-            self._telemetry.instruments.turn_latency.record(latency, {attrs.PIPELINE_NAME: self.metric_name})
+            self._telemetry.instruments.turn_latency.record(
+                latency, {attrs.PIPELINE_NAME: self.metric_name}, context=turn.context
+            )
 
     def bot_stopped_speaking(self) -> None:
         if not self.bot_speaking:

@@ -121,6 +121,8 @@ class ServiceState:
     def pushed(self, kind: int, frame: Any) -> None:
         request = self.request
         if kind == fk.ERROR:
+            if getattr(frame, "processor", None) not in (None, self.service):
+                return  # another element's error passing through on its way upstream
             error = getattr(frame, "exception", None)
             failure = error if isinstance(error, BaseException) else str(getattr(frame, "error", "error"))
             if request is None:

@@ -21,7 +21,6 @@ from .. import telemetry
 from ..spans import Parent, new_span, record_error
 from .ai import AIRequest
 
-
 MAX_PIPELINE_NAMES = 100
 """Distinct ``pipeline.name`` values on metrics; past it, ``_other``: a name per call must not mint series."""
 _pipeline_names: set[str] = set()

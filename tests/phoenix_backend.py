@@ -26,8 +26,10 @@ phoenix/utilities/project.py and server/api/routers/v1/traces.py):
 * the ``openinference.project.name`` *resource* attribute of each
   ResourceSpans (string), else
 * for OTLP/HTTP only: an ``x-project-name`` request header overrides the
-  resource attribute, else
-* the project ``"default"``.
+  resource attribute (e.g. ``OTEL_EXPORTER_OTLP_HEADERS=x-project-name=foo``);
+  gRPC metadata is ignored, else
+* the project ``"default"`` (always exists).  A project is created by its
+  first span; reading an unknown project returns ``[]`` here (REST gives 404).
 * ``service.name`` is NOT used.  Resource attributes are not stored at all
   (they cannot be read back); only the project name is derived from them.
 
@@ -63,10 +65,35 @@ REST API flattens it again):
 * values of ``metadata``, ``tool.parameters``,
   ``llm.prompt_template.variables`` and ``document.metadata`` that are JSON
   strings are parsed and come back flattened (``metadata.foo``);
-* a key that is both a value and a prefix of another key (``"a"`` and
-  ``"a.b"``) cannot be represented in Phoenix's nested storage; avoid that;
-* the OTel SpanKind (CLIENT/SERVER/...), links and the instrumentation scope
-  are dropped; ``exception`` events keep their ``exception.*`` attributes.
+* a key that is also a prefix of another key (``"a"`` and ``"a.b"``) survives
+  (verified with 20.26.1); empty lists come back as ``[]``;
+* the OTel SpanKind (CLIENT/SERVER/...), links, resource and instrumentation
+  scope are dropped; events keep name/timestamp/attributes (``exception``
+  events keep their ``exception.*`` attributes);
+* timestamps are stored with microsecond precision.
+
+Ingestion is asynchronous: the exporter's call returns before the span is in
+the database, so always read back with :meth:`PhoenixServer.spans` (polls).
+OTLP/HTTP accepts protobuf only (``application/x-protobuf``; JSON gets 415),
+optionally gzip/deflate; OTLP/gRPC is plaintext (exporter ``insecure=True``).
+
+The server process: ``phoenix serve`` run by Phoenix's own interpreter through
+a small bootstrap (see ``_BOOTSTRAP``) with a scrubbed environment (inherited
+``PHOENIX_*``, ``OTEL_*``, ``PYTHON*``, ``GRPC_*``, ``VIRTUAL_ENV`` removed) plus
+``PHOENIX_HOST=127.0.0.1``, ``PHOENIX_PORT``/``PHOENIX_GRPC_PORT`` (free
+ports), ``PHOENIX_WORKING_DIR`` and ``PHOENIX_SQL_DATABASE_URL`` (SQLite in a
+fresh temp dir, deleted on stop), ``TMPDIR`` (Phoenix writes pid files to
+``$TMPDIR/.arize-phoenix/pids``), ``PHOENIX_TELEMETRY_ENABLED=false``,
+``PHOENIX_ALLOW_EXTERNAL_RESOURCES=false`` (no telemetry pixels, no web
+fonts, no download of the WASM sandbox binary at start-up, no docs MCP),
+``PHOENIX_ALLOWED_SANDBOX_PROVIDERS=NONE``,
+``PHOENIX_DISABLE_AGENT_ASSISTANT=true``, ``PHOENIX_ENABLE_MCP_SERVER=false``,
+``PHOENIX_ENABLE_AUTH=false``, ``PHOENIX_ENABLE_PROMETHEUS=false``,
+``PHOENIX_LOG_MIGRATIONS=false``.  Stop = SIGTERM to the process group
+(Phoenix exits in well under a second), SIGKILL after 15 s; a watchdog thread
+in the bootstrap terminates Phoenix if the test process dies without stopping
+it, an ``atexit`` hook stops servers that were never stopped, and temp dirs
+of killed runs are swept at the next start.
 
 Environment variables read by this module:
 
@@ -84,17 +111,16 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-import weakref
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
-__all__ = ["PhoenixServer", "PhoenixError", "find_phoenix_bin", "DEFAULT_PROJECT"]
+__all__ = ["DEFAULT_PROJECT", "PhoenixError", "PhoenixServer", "find_phoenix_bin"]
 
 DEFAULT_PROJECT = "default"
 PROJECT_RESOURCE_ATTRIBUTE = "openinference.project.name"
@@ -128,7 +154,10 @@ def _patch_grpc():
     _s.Server.add_secure_port = _wrap(_s.Server.add_secure_port)
 
 if _host:
-    _patch_grpc()
+    try:
+        _patch_grpc()
+    except Exception as exc:  # grpc internals moved: run unpatched, say so
+        print(f"phoenix_backend: gRPC loopback patch not applied: {exc!r}", file=sys.stderr)
 
 def _watch_parent():
     while True:
@@ -147,7 +176,7 @@ class PhoenixError(RuntimeError):
     """Phoenix could not be found, started, or queried."""
 
 
-def find_phoenix_bin(phoenix_bin: Optional[str] = None) -> str:
+def find_phoenix_bin(phoenix_bin: str | None = None) -> str:
     """Absolute path of the phoenix executable (argument, $PHOENIX_BIN, PATH)."""
     candidate = phoenix_bin or os.environ.get("PHOENIX_BIN") or "phoenix"
     if os.sep in candidate:
@@ -164,7 +193,7 @@ def find_phoenix_bin(phoenix_bin: Optional[str] = None) -> str:
     return os.path.abspath(found)
 
 
-def _script_interpreter(script: str) -> Optional[str]:
+def _script_interpreter(script: str) -> str | None:
     """The Python interpreter a console script runs with, if it can be told."""
     try:
         with open(script, "rb") as fh:
@@ -213,7 +242,41 @@ def _flatten(value: Any, prefix: str = "") -> Iterable[tuple]:
         yield prefix, value
 
 
-_live_servers: "weakref.WeakSet[PhoenixServer]" = weakref.WeakSet()
+_DIR_PREFIX = "phoenix-e2e-"
+_OWNER_FILE = "harness-owner"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _sweep_stale_dirs() -> None:
+    """Remove working dirs left behind by test processes that were SIGKILLed."""
+    root = tempfile.gettempdir()
+    try:
+        names = [n for n in os.listdir(root) if n.startswith(_DIR_PREFIX)]
+    except OSError:
+        return
+    for name in names:
+        path = os.path.join(root, name)
+        try:
+            with open(os.path.join(path, _OWNER_FILE)) as fh:
+                pids = [int(p) for p in fh.read().split()]
+        except (OSError, ValueError):
+            continue  # not ours, or still being set up: leave it
+        if pids and not any(_pid_alive(p) for p in pids):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+# Strong references: a started server stays reachable (and is stopped at exit)
+# even if the caller drops it without calling stop().
+_live_servers: set[PhoenixServer] = set()
 
 
 @atexit.register
@@ -246,12 +309,12 @@ class PhoenixServer:
 
     def __init__(
         self,
-        phoenix_bin: Optional[str] = None,
+        phoenix_bin: str | None = None,
         *,
-        startup_timeout: Optional[float] = None,
+        startup_timeout: float | None = None,
         host: str = "127.0.0.1",
         loopback_grpc: bool = True,
-        extra_env: Optional[Mapping[str, str]] = None,
+        extra_env: Mapping[str, str] | None = None,
         keep_dir: bool = False,
     ) -> None:
         self.phoenix_bin = find_phoenix_bin(phoenix_bin)
@@ -262,13 +325,13 @@ class PhoenixServer:
         self.loopback_grpc = loopback_grpc
         self.extra_env = dict(extra_env or {})
         self.keep_dir = keep_dir
-        self.http_port: Optional[int] = None
-        self.grpc_port: Optional[int] = None
-        self.working_dir: Optional[str] = None
-        self.log_path: Optional[str] = None
-        self.startup_seconds: Optional[float] = None
+        self.http_port: int | None = None
+        self.grpc_port: int | None = None
+        self.working_dir: str | None = None
+        self.log_path: str | None = None
+        self.startup_seconds: float | None = None
         self.last_log: str = ""
-        self._proc: Optional[subprocess.Popen] = None
+        self._proc: subprocess.Popen | None = None
         self._log_file: Any = None
         self._lock = threading.Lock()
 
@@ -295,26 +358,24 @@ class PhoenixServer:
         return f"http://{self.host}:{self.grpc_port}"
 
     @property
-    def pid(self) -> Optional[int]:
+    def pid(self) -> int | None:
         return self._proc.pid if self._proc else None
 
     def is_running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
     # ------------------------------------------------------------------ lifecycle
-    def __enter__(self) -> "PhoenixServer":
+    def __enter__(self) -> PhoenixServer:
         self.start()
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
         self.stop()
 
-    def _env(self) -> Dict[str, str]:
+    def _env(self) -> dict[str, str]:
         assert self.working_dir is not None
         env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(_SCRUB_PREFIXES) and k not in _SCRUB_NAMES
+            k: v for k, v in os.environ.items() if not k.startswith(_SCRUB_PREFIXES) and k not in _SCRUB_NAMES
         }
         tmp = os.path.join(self.working_dir, "tmp")
         os.makedirs(tmp, exist_ok=True)
@@ -342,21 +403,28 @@ class PhoenixServer:
         env.update(self.extra_env)
         return env
 
-    def _command(self) -> List[str]:
+    def _command(self) -> list[str]:
         interp = _script_interpreter(self.phoenix_bin)
         if interp is None:
             return [self.phoenix_bin, "serve"]
         host = self.host if self.loopback_grpc else ""
         return [
-            interp, "-I", "-u", "-c", _BOOTSTRAP,
-            self.phoenix_bin, host, str(os.getpid()), "serve",
+            interp,
+            "-I",
+            "-u",
+            "-c",
+            _BOOTSTRAP,
+            self.phoenix_bin,
+            host,
+            str(os.getpid()),
+            "serve",
         ]
 
-    def start(self) -> "PhoenixServer":
+    def start(self) -> PhoenixServer:
         with self._lock:
             if self._proc is not None:
                 raise PhoenixError("already started")
-            last_error: Optional[BaseException] = None
+            last_error: BaseException | None = None
             for _attempt in range(3):  # ports are picked then bound: retry on a race
                 try:
                     self._start_once()
@@ -366,7 +434,8 @@ class PhoenixServer:
             raise PhoenixError(f"could not start phoenix: {last_error}")
 
     def _start_once(self) -> None:
-        self.working_dir = tempfile.mkdtemp(prefix="phoenix-e2e-")
+        _sweep_stale_dirs()
+        self.working_dir = tempfile.mkdtemp(prefix=_DIR_PREFIX)
         self.http_port = _free_port(self.host)
         self.grpc_port = _free_port(self.host)
         while self.grpc_port == self.http_port:
@@ -384,6 +453,8 @@ class PhoenixServer:
             start_new_session=True,  # own process group: killpg reaches any children
         )
         _live_servers.add(self)
+        with open(os.path.join(self.working_dir, _OWNER_FILE), "w") as fh:
+            fh.write(f"{os.getpid()} {self._proc.pid}\n")
         try:
             self._wait_ready(t0)
         except BaseException as exc:
@@ -495,9 +566,9 @@ class PhoenixServer:
         with urllib.request.urlopen(req, timeout=10) as resp:
             return json.loads(resp.read().decode("utf-8"))
 
-    def projects(self) -> List[str]:
+    def projects(self) -> list[str]:
         """Names of all projects (``default`` always exists)."""
-        names: List[str] = []
+        names: list[str] = []
         cursor = None
         while True:
             body = self._get("/v1/projects", [("limit", 100), ("cursor", cursor)])
@@ -510,26 +581,30 @@ class PhoenixServer:
         self,
         project_name: str = DEFAULT_PROJECT,
         *,
-        trace_id: Optional[str] = None,
-        name: Optional[str] = None,
-    ) -> List[Dict[str, Any]]:
+        trace_id: str | None = None,
+        name: str | None = None,
+    ) -> list[dict[str, Any]]:
         """All spans of a project stored so far (no waiting); [] if no such project."""
         if any(c in project_name for c in "/?#"):
             raise ValueError("Phoenix cannot look up project names containing / ? or #")
         path = "/v1/projects/" + urllib.parse.quote(project_name, safe="") + "/spans"
-        out: List[Dict[str, Any]] = []
+        out: list[dict[str, Any]] = []
         cursor = None
         while True:
             params = [
-                ("limit", 1000), ("sort", "id"), ("order", "asc"), ("cursor", cursor),
-                ("trace_id", trace_id), ("name", name),
+                ("limit", 1000),
+                ("sort", "id"),
+                ("order", "asc"),
+                ("cursor", cursor),
+                ("trace_id", trace_id),
+                ("name", name),
             ]
             try:
                 body = self._get(path, params)
             except urllib.error.HTTPError as exc:
                 if exc.code == 404:  # project is created by its first span
                     return []
-                raise PhoenixError(f"GET {path} failed: {exc.code} {exc.read()[:500]!r}")
+                raise PhoenixError(f"GET {path} failed: {exc.code} {exc.read()[:500]!r}") from exc
             out.extend(self._convert(s) for s in body.get("data", []))
             cursor = body.get("next_cursor")
             if not cursor:
@@ -541,11 +616,11 @@ class PhoenixServer:
         timeout: float = 30.0,
         *,
         min_count: int = 1,
-        trace_id: Optional[str] = None,
-        name: Optional[str] = None,
+        trace_id: str | None = None,
+        name: str | None = None,
         settle: float = 0.5,
         poll_interval: float = 0.2,
-    ) -> List[Dict[str, Any]]:
+    ) -> list[dict[str, Any]]:
         """Poll until at least ``min_count`` spans are stored, then return all.
 
         Ingestion is asynchronous (queued, bulk-inserted every ~0.1 s), so after
@@ -554,8 +629,8 @@ class PhoenixServer:
         ``min_count`` is not reached within ``timeout`` seconds.
         """
         deadline = time.monotonic() + timeout
-        last: List[Dict[str, Any]] = []
-        stable_since: Optional[float] = None
+        last: list[dict[str, Any]] = []
+        stable_since: float | None = None
         while True:
             current = self.spans_now(project_name, trace_id=trace_id, name=name)
             now = time.monotonic()
@@ -575,7 +650,7 @@ class PhoenixServer:
             time.sleep(poll_interval)
 
     @staticmethod
-    def _convert(span: Mapping[str, Any]) -> Dict[str, Any]:
+    def _convert(span: Mapping[str, Any]) -> dict[str, Any]:
         context = span.get("context") or {}
         attributes = dict(_flatten(span.get("attributes") or {}))
         return {

@@ -51,9 +51,7 @@ def ensure_offline_nltk() -> str | None:
         return None
     root = Path(
         os.environ.get("REALTIME_AI_DEMO_NLTK_DATA")
-        or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-        / "realtime-ai-demo"
-        / "nltk_data"
+        or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "realtime-ai-demo" / "nltk_data"
     )
     lang_dir = root / "tokenizers" / "punkt_tab" / "english"
     files = {
@@ -82,7 +80,6 @@ ensure_offline_nltk()
 import numpy as np  # noqa: E402
 from aiohttp import web  # noqa: E402
 from loguru import logger  # noqa: E402
-
 from pipecat.audio.vad.vad_analyzer import VADAnalyzer, VADParams  # noqa: E402
 from pipecat.frames.frames import (  # noqa: E402
     BotStartedSpeakingFrame,
@@ -278,9 +275,7 @@ class LocalLLMServer:
             payload = {**base, "object": "chat.completion.chunk", "choices": choices, **extra}
             return b"data: " + json.dumps(payload).encode() + b"\n\n"
 
-        resp = web.StreamResponse(
-            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
-        )
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
         try:
             await resp.prepare(request)
             await asyncio.sleep(first_delay)
@@ -510,9 +505,7 @@ class ScriptedMicInput(BaseInputTransport):
     ):
         if interrupt_turn is not None and not 1 <= interrupt_turn < turns:
             raise ValueError("interrupt_turn must be in [1, turns) (the next turn barges in)")
-        super().__init__(
-            TransportParams(audio_in_enabled=True, audio_in_sample_rate=sample_rate), **kwargs
-        )
+        super().__init__(TransportParams(audio_in_enabled=True, audio_in_sample_rate=sample_rate), **kwargs)
         self._turns, self._interrupt_turn = turns, interrupt_turn
         self._chunks_per_utterance = chunks_per_utterance
         self._realtime = realtime
@@ -592,9 +585,7 @@ class ScriptedMicInput(BaseInputTransport):
                 await asyncio.sleep(self._next_t - now)
         else:
             await asyncio.sleep(0)  # stay cooperative at full speed
-        await self.push_audio_frame(
-            InputAudioRawFrame(audio=audio, sample_rate=self._sr, num_channels=1)
-        )
+        await self.push_audio_frame(InputAudioRawFrame(audio=audio, sample_rate=self._sr, num_channels=1))
         self.chunks_sent += 1
 
     async def _wait_until(self, predicate: Callable[[], bool], timeout: float) -> bool:
@@ -677,9 +668,7 @@ class SpeakerOutput(BaseOutputTransport):
     """
 
     def __init__(self, *, playback_speed: float | None = 1.0, **kwargs):
-        super().__init__(
-            TransportParams(audio_out_enabled=True, audio_out_end_silence_secs=0), **kwargs
-        )
+        super().__init__(TransportParams(audio_out_enabled=True, audio_out_end_silence_secs=0), **kwargs)
         self._speed = playback_speed
         self._play_until = 0.0
         self._speaking = False

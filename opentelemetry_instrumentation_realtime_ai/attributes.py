@@ -61,7 +61,6 @@ TTS_TEXT_LENGTH = "tts.text_length"
 GEN_AI_OPERATION_NAME = "gen_ai.operation.name"
 GEN_AI_PROVIDER_NAME = "gen_ai.provider.name"
 GEN_AI_REQUEST_MODEL = "gen_ai.request.model"
-GEN_AI_RESPONSE_MODEL = "gen_ai.response.model"
 GEN_AI_RESPONSE_FINISH_REASONS = "gen_ai.response.finish_reasons"
 GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK = "gen_ai.response.time_to_first_chunk"
 GEN_AI_USAGE_INPUT_TOKENS = "gen_ai.usage.input_tokens"
@@ -109,7 +108,6 @@ SPAN_VIDEO_PROCESS = "video.process"
 EVENT_STATE_CHANGE = "connection.state_change"
 EVENT_PIPELINE_STOP = "pipeline.stop"
 EVENT_TOOL_CALL = "gen_ai.tool.call"
-EVENT_TRANSCRIPT = "stt.transcript"
 
 
 def ai_span_name(operation: str, model: str | None) -> str:

@@ -33,6 +33,7 @@ ENV_TRACE_PER_TURN = "OTEL_INSTRUMENTATION_REALTIME_AI_TRACE_PER_TURN"
 ENV_FRAMEWORKS = "OTEL_INSTRUMENTATION_REALTIME_AI_FRAMEWORKS"
 ENV_LOG_CORRELATION = "OTEL_INSTRUMENTATION_REALTIME_AI_LOG_CORRELATION"
 ENV_EXPORT_LOGS = "OTEL_INSTRUMENTATION_REALTIME_AI_EXPORT_LOGS"
+ENV_SHUTDOWN_TIMEOUT = "OTEL_INSTRUMENTATION_REALTIME_AI_SHUTDOWN_TIMEOUT"
 ENV_CAPTURE_CONTENT = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 
 EXPORTERS = ("stdout", "console", "tree", "otlp", "otlp_http", "none")
@@ -74,6 +75,18 @@ def parse_ratio(setting: str, value: str | float) -> float:
     if not 0.0 <= ratio <= 1.0:
         raise ConfigError(f"{setting}={value!r} is out of range; accepted values: 0.0 to 1.0")
     return ratio
+
+
+def parse_seconds(setting: str, value: str | float) -> float:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"{setting}={value!r} is not a number; accepted values: seconds, more than 0"
+        ) from None
+    if not seconds > 0:
+        raise ConfigError(f"{setting}={value!r} is out of range; accepted values: seconds, more than 0")
+    return seconds
 
 
 def parse_exporter(setting: str, value: str) -> str:
@@ -187,6 +200,7 @@ class Config:
             exporter=_exporter_from_env(env),
             otlp_endpoint=env.get(OTEL_EXPORTER_OTLP_ENDPOINT) or None,
             resource_attributes=resource,
+            metrics=env.get("OTEL_METRICS_EXPORTER", "").strip().lower() != "none",
         )
         if config.otlp_endpoint:
             parse_endpoint(OTEL_EXPORTER_OTLP_ENDPOINT, config.otlp_endpoint, config.exporter)
@@ -227,6 +241,7 @@ class Options:
     frameworks: tuple[str, ...] = FRAMEWORKS
     log_correlation: bool = True
     export_logs: bool = False
+    shutdown_timeout: float = 3.0
 
     @classmethod
     def resolve(cls, kwargs: Mapping[str, object], env: Mapping[str, str] | None = None) -> Options:
@@ -248,6 +263,7 @@ class Options:
             frameworks=parse_frameworks(frameworks_setting, frameworks),  # type: ignore[arg-type]
             log_correlation=parse_bool(*pick("log_correlation", ENV_LOG_CORRELATION, "true")),  # type: ignore[arg-type]
             export_logs=parse_bool(*pick("export_logs", ENV_EXPORT_LOGS, "false")),  # type: ignore[arg-type]
+            shutdown_timeout=parse_seconds(*pick("shutdown_timeout", ENV_SHUTDOWN_TIMEOUT, "3")),  # type: ignore[arg-type]
         )
 
 

@@ -7,13 +7,14 @@ import logging
 from collections.abc import Collection
 from typing import Any
 
-from opentelemetry.instrumentation.dependencies import DependencyConflict, get_dependency_conflicts
+from opentelemetry.instrumentation.dependencies import DependencyConflict
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
 from . import telemetry
 from .config import ConfigError, Options, sdk_disabled
+from .exporter_safety import exit_flush, install_export_error_filter, remove_export_error_filter
 from .logs import instrument_logging, uninstrument_logging
-from .package import _instruments, _instruments_any
+from .package import _instruments
 
 _log = logging.getLogger(__name__)
 
@@ -37,8 +38,9 @@ class RealtimeAIInstrumentor(BaseInstrumentor):
         return _instruments
 
     def _check_dependency_conflicts(self) -> DependencyConflict | None:
-        # Any one framework is enough; BaseInstrumentor alone would demand all of them.
-        return get_dependency_conflicts(_instruments, _instruments_any)
+        # Frameworks are optional here: _instrument skips the ones not installed, and the providers
+        # passed in still reach the helpers. (opentelemetry-instrument reads the instruments-any extra.)
+        return None
 
     def _instrument(self, **kwargs: Any) -> None:
         unknown = set(kwargs) - _ACCEPTED
@@ -52,6 +54,10 @@ class RealtimeAIInstrumentor(BaseInstrumentor):
             self._hooked: list[Any] = []
             return
         telemetry.build(kwargs.get("tracer_provider"), kwargs.get("meter_provider"), options)
+        install_export_error_filter()
+        exit_flush.watch(
+            kwargs.get("tracer_provider"), kwargs.get("meter_provider"), options.shutdown_timeout
+        )
         if options.log_correlation:
             instrument_logging(options.export_logs)
         self._hooked = []
@@ -71,4 +77,6 @@ class RealtimeAIInstrumentor(BaseInstrumentor):
             module.uninstrument()
         self._hooked = []
         uninstrument_logging()
+        remove_export_error_filter()
+        exit_flush.providers = []
         telemetry.reset()

@@ -13,6 +13,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import sys
 from typing import Any
 
 from opentelemetry import trace
@@ -35,7 +37,7 @@ def _trace_fields(record: dict[str, Any]) -> None:
 
 def instrument_logging(export_logs: bool = False) -> None:
     logging_instrumentor = LoggingInstrumentor()
-    if not logging_instrumentor.is_instrumented_by_opentelemetry:
+    if not logging_instrumentor.is_instrumented_by_opentelemetry and not _cli_loads_logging():
         logging_instrumentor.instrument(
             inject_trace_context=True, enable_log_auto_instrumentation=export_logs
         )
@@ -55,6 +57,15 @@ def instrument_logging(export_logs: bool = False) -> None:
     _state["loguru_patcher"] = previous
     if export_logs:
         _state["loguru_sink"] = logger.add(_otel_handler(), format="{message}", level="DEBUG")
+
+
+def _cli_loads_logging() -> bool:
+    """Under ``opentelemetry-instrument`` the logging instrumentation loads from its own entry point."""
+    site = sys.modules.get("sitecustomize")
+    if "auto_instrumentation" not in str(getattr(site, "__file__", "")):
+        return False
+    disabled = os.environ.get("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", "")
+    return "logging" not in {name.strip() for name in disabled.split(",")}
 
 
 def _otel_handler() -> logging.Handler:

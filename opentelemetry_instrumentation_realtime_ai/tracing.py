@@ -29,6 +29,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 from .config import Config, sdk_disabled
 from .console import TreeConsoleSpanExporter
+from .exporter_safety import bounded_shutdown
 
 _log = logging.getLogger(__name__)
 _lock = threading.Lock()
@@ -94,13 +95,19 @@ def initialize(config: Config | None = None, **instrument_options: object) -> Co
             _log.debug("initialize() called again: already initialized")
             return _state["config"]  # type: ignore[return-value]
         _state["config"] = config
-        if not sdk_disabled():
+        # The seed's "none" is its no-op mode: no provider, so every span is a non-recording one.
+        if not sdk_disabled() and config.exporter != "none":
             _set_up_providers(config)
     from .instrumentor import RealtimeAIInstrumentor
 
     instrumentor = RealtimeAIInstrumentor()
     if not instrumentor.is_instrumented_by_opentelemetry:
-        instrumentor.instrument(skip_dep_check=True, **instrument_options)
+        instrumentor.instrument(**instrument_options)
+    elif instrument_options:
+        _log.warning(
+            "initialize(%s): already instrumented (by opentelemetry-instrument?), these options are not applied",
+            ", ".join(instrument_options),
+        )
     return config
 
 
@@ -133,13 +140,11 @@ def _set_up_providers(config: Config) -> None:
 
 
 def shutdown(timeout_millis: int = 30_000) -> None:
-    """Flush and close what ``initialize()`` created; providers it reused belong to their owner."""
+    """Flush and close what ``initialize()`` created, within ``timeout_millis`` even if the collector is down.
+
+    Providers it reused belong to their owner.
+    """
     with _lock:
-        tracer_provider = _state.pop("tracer_provider", None)
-        meter_provider = _state.pop("meter_provider", None)
+        providers = [_state.pop("tracer_provider", None), _state.pop("meter_provider", None)]
         _state.pop("config", None)
-    if isinstance(tracer_provider, TracerProvider):
-        tracer_provider.force_flush(timeout_millis)
-        tracer_provider.shutdown()
-    if isinstance(meter_provider, MeterProvider):
-        meter_provider.shutdown(timeout_millis)
+    bounded_shutdown([p for p in providers if p is not None], timeout_millis / 1000)

@@ -36,6 +36,20 @@ class StreamingSTT(STTService):
             await self.push_frame(frames.TranscriptionFrame("turn the lights on", "user-1", "2026-01-01T00:00:00Z"))
 
 
+class EarlyFinalSTT(StreamingSTT):
+    """Streaming STT whose final transcript lands before the end of speech reaches it."""
+
+    async def run_stt(self, audio: bytes):
+        self.chunks += 1
+        if self.chunks == 50:  # the provider finalizes on the last chunk of speech
+            yield frames.TranscriptionFrame("lights on", "user-1", "2026-01-01T00:00:00Z")
+        else:
+            yield None
+
+    async def process_frame(self, frame, direction):
+        await STTService.process_frame(self, frame, direction)
+
+
 class EchoLLM(LLMService):
     """A user's in-house LLM client: no Pipecat provider module in its ancestry."""
 
@@ -111,3 +125,13 @@ async def test_error_pushed_by_a_service_marks_its_request(instrument):
     assert any(e.name == "exception" for e in span.events)
     (point,) = otel.points("gen_ai.client.operation.duration")
     assert point.attributes["error.type"] == "ConnectionError"
+
+
+async def test_transcript_before_end_of_speech_still_ends_the_utterance(instrument):
+    otel = instrument()
+    await _run([EarlyFinalSTT(sample_rate=16000)], _utterance())
+    (span,) = otel.spans("speech_to_text")
+    assert span.attributes["stt.text_length"] == len("lights on")
+    assert "gen_ai.response.time_to_first_chunk" not in span.attributes  # not measurable: it came first
+    (run,) = otel.spans("pipeline.run")
+    assert span.end_time < run.end_time

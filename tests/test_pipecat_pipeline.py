@@ -231,6 +231,10 @@ async def test_content_capture_is_opt_in(instrument):
     assert result.assistant_messages[0][:20] in llm.attributes["gen_ai.output.messages"]
     (stt,) = ai_spans(otel, "speech_to_text")
     assert stt.attributes["gen_ai.output.text"] == result.transcripts[0]
+    tts = ai_spans(otel, "text_to_speech")
+    spoken = " ".join(t.attributes["gen_ai.input.text"] for t in tts)
+    assert result.assistant_messages[0].split()[0] in spoken and "gen_ai.output.text" not in tts[0].attributes
+    assert all(t.attributes["tts.text_length"] > 0 for t in tts)
 
 
 async def test_frame_spans_off_by_default_and_sampled_when_on(instrument):

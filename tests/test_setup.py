@@ -33,12 +33,12 @@ def test_initialize_sets_up_sdk_and_instruments():
         from opentelemetry import trace, metrics, propagate
         import opentelemetry_instrumentation_realtime_ai as rt
         from opentelemetry_instrumentation_realtime_ai import Config, RealtimeAIInstrumentor
-        config = rt.initialize(Config(service_name="svc", environment="staging", sampling_rate=0.5, exporter="none"))
+        config = rt.initialize(Config(service_name="svc", environment="staging", sampling_rate=0.5, exporter="tree"))
         assert rt.initialize() is config  # a second call is harmless
         provider = trace.get_tracer_provider()
         with rt.start_span("hello"):
             pass
-        print(json.dumps({
+        print("RESULT", json.dumps({
             "provider": type(provider).__module__,
             "resource": dict(provider.resource.attributes),
             "sampler": provider.sampler.get_description(),
@@ -50,7 +50,7 @@ def test_initialize_sets_up_sdk_and_instruments():
         """
     )
     assert result.returncode == 0, result.stderr
-    out = json.loads(result.stdout.strip().splitlines()[-1])
+    out = json.loads(next(line for line in result.stdout.splitlines() if line.startswith("RESULT "))[7:])
     assert out["provider"] == "opentelemetry.sdk.trace"
     assert out["resource"]["service.name"] == "svc"
     assert out["resource"]["deployment.environment.name"] == "staging"
@@ -59,6 +59,20 @@ def test_initialize_sets_up_sdk_and_instruments():
     assert {"traceparent", "baggage"} <= set(out["propagators"])
     assert out["instrumented"] is True
     assert out["meter"] == "opentelemetry.sdk.metrics._internal"
+
+
+def test_exporter_none_is_the_no_op_mode():
+    result = run(
+        """
+        from opentelemetry import trace
+        import opentelemetry_instrumentation_realtime_ai as rt
+        rt.initialize(rt.Config(exporter="none"))
+        with rt.start_span("nothing") as span:
+            print("recording", span.is_recording(), "instrumented", rt.RealtimeAIInstrumentor().is_instrumented_by_opentelemetry)
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert "recording False instrumented True" in result.stdout
 
 
 def test_stdout_exporter_prints_spans_at_shutdown():

@@ -50,7 +50,7 @@ class AIRequest:
         self.ended = False
         self._error: str | None = None
         self._text: list[str] = []
-        self._text_length = 0
+        self.text_length = 0
         self._usage: dict[str, int | None] = {}
 
     def _metric_attributes(self) -> dict[str, AttributeValue]:
@@ -81,8 +81,8 @@ class AIRequest:
 
     def add_text(self, text: str) -> None:
         """Count text of the request or response; keep it only when content capture is on."""
-        self._text_length += len(text)
-        if self._telemetry.options.capture_content and self._text_length - len(text) < _MAX_CONTENT:
+        self.text_length += len(text)
+        if self._telemetry.options.capture_content and self.text_length - len(text) < _MAX_CONTENT:
             self._text.append(text)
 
     def set_attributes(self, attributes: dict[str, AttributeValue]) -> None:
@@ -139,12 +139,7 @@ class AIRequest:
                 final[attrs.GEN_AI_RESPONSE_FINISH_REASONS] = finish_reasons
             final.update(self._size_attributes())
             if self._text:
-                key = (
-                    attrs.GEN_AI_OUTPUT_MESSAGES
-                    if self.operation == attrs.OPERATION_CHAT
-                    else attrs.GEN_AI_OUTPUT_TEXT
-                )
-                final[key] = _output_content(self.operation, "".join(self._text)[:_MAX_CONTENT])
+                final.update(_content(self.operation, self._text))
             span.set_attributes(final)
         self.ended = True
         span.end()
@@ -152,11 +147,12 @@ class AIRequest:
 
     def _size_attributes(self) -> dict[str, AttributeValue]:
         if self.operation == attrs.OPERATION_CHAT:
-            return {attrs.LLM_RESPONSE_SIZE: self._text_length or self.response_size}
+            return {attrs.LLM_RESPONSE_SIZE: self.text_length or self.response_size}
         if self.operation == attrs.OPERATION_SPEECH_TO_TEXT:
             heard = {attrs.AUDIO_DATA_SIZE: self.audio_heard} if self.audio_heard else {}
-            return {attrs.STT_TEXT_LENGTH: self._text_length, **heard}
-        return {attrs.AUDIO_DATA_SIZE: self.response_size}
+            return {attrs.STT_TEXT_LENGTH: self.text_length, **heard}
+        spoken = {attrs.TTS_TEXT_LENGTH: self.text_length} if self.text_length else {}
+        return {attrs.AUDIO_DATA_SIZE: self.response_size, **spoken}
 
     def _record_metrics(self, duration: float) -> None:
         instruments = self._telemetry.instruments
@@ -185,10 +181,15 @@ def _to_json(value: Any) -> str:
     return text[:_MAX_CONTENT]
 
 
-def _output_content(operation: str, text: str) -> str:
+def _content(operation: str, pieces: list[str]) -> dict[str, AttributeValue]:
+    """Captured text under its key: the LLM's streamed completion, a transcript, or the text TTS spoke."""
     if operation == attrs.OPERATION_CHAT:
-        return _to_json([{"role": "assistant", "parts": [{"type": "text", "content": text}]}])
-    return text
+        text = "".join(pieces)[:_MAX_CONTENT]  # token deltas
+        message = [{"role": "assistant", "parts": [{"type": "text", "content": text}]}]
+        return {attrs.GEN_AI_OUTPUT_MESSAGES: _to_json(message)}
+    text = " ".join(piece.strip() for piece in pieces)[:_MAX_CONTENT]  # words or sentences
+    key = attrs.GEN_AI_OUTPUT_TEXT if operation == attrs.OPERATION_SPEECH_TO_TEXT else attrs.GEN_AI_INPUT_TEXT
+    return {key: text}
 
 
 # --- the seed's functions, one per Go function ---

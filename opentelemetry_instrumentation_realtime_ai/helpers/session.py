@@ -111,7 +111,8 @@ class Session:
         return request
 
     def _busy(self) -> bool:
-        return any(not r.ended for r in self._requests)
+        """The bot's reply is still being produced (an LLM or TTS request is open)."""
+        return any(not r.ended and r.operation != attrs.OPERATION_SPEECH_TO_TEXT for r in self._requests)
 
     # --- speaking signals ---
 

@@ -115,6 +115,8 @@ class ServiceState:
         elif kind == fk.USER_STOPPED and request is not None and not self.user_stopped:
             self.user_stopped = True
             request.sent()
+            if request.text_length:  # the final transcript came before the end of speech
+                self.finish()
 
     # --- frames the service pushes ---
 

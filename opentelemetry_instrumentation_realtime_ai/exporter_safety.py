@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import sys
 import threading
 import time
 from collections.abc import Iterable
@@ -43,9 +44,11 @@ def bounded_shutdown(providers: Iterable[Any], timeout_s: float) -> bool:
     worker.start()
     worker.join(timeout_s)
     if worker.is_alive():
-        logging.getLogger(__name__).warning(
-            "Telemetry was not exported within %.1f s at shutdown (is the collector reachable?); dropping the rest",
-            timeout_s,
+        # Straight to stderr: at exit, under opentelemetry-instrument, the root logger's only handler
+        # is often the OTel logs handler, which is as stuck as the exporter.
+        sys.stderr.write(
+            f"opentelemetry-instrumentation-realtime-ai: telemetry not exported within {timeout_s:.1f} s "
+            "at shutdown (is the collector reachable?); the rest was dropped\n"
         )
         return False
     return True

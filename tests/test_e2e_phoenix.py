@@ -58,7 +58,8 @@ MAX_EXTRA_SECONDS = 10.0
 MAX_EXPORT_ERROR_LINES = 5
 # What the OTLP exporters and the SDK's batch processor log when an export fails.
 EXPORT_ERROR_LINE = re.compile(
-    r"^(Transient error|Failed to export|Shutdown in progress, aborting retry|Exception while exporting)",
+    r"^(Transient error|Failed to export|Shutdown in progress, aborting retry|Exception while exporting"
+    r"|opentelemetry-instrumentation-realtime-ai: telemetry not exported)",
     re.MULTILINE,
 )
 

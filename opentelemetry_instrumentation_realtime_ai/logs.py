@@ -2,8 +2,8 @@
 
 - Standard ``logging``: ``opentelemetry-instrumentation-logging`` adds ``otelTraceID``,
   ``otelSpanID``, ``otelServiceName`` and ``otelTraceSampled`` to every record. (Under
-  ``opentelemetry-instrument`` that instrumentation may be loaded before this one, without
-  trace context injection: set ``OTEL_PYTHON_LOG_CORRELATION=true`` there.)
+  ``opentelemetry-instrument`` it is loaded from its own entry point, not by us, and injects
+  the ids only with ``OTEL_PYTHON_LOG_CORRELATION=true``.)
 - loguru (Pipecat logs through it): a patcher adds ``extra["trace_id"]`` and ``extra["span_id"]``,
   chained after any patcher the app set, so ``{extra[trace_id]}`` works in a loguru format.
 - Opt-in (``export_logs``): ``logging`` and loguru records also go to the OpenTelemetry logs

@@ -29,7 +29,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 from .config import Config, sdk_disabled
 from .console import TreeConsoleSpanExporter
-from .exporter_safety import bounded_shutdown
+from .exporter_safety import bounded_shutdown, exit_flush
 
 _log = logging.getLogger(__name__)
 _lock = threading.Lock()
@@ -147,4 +147,7 @@ def shutdown(timeout_millis: int = 30_000) -> None:
     with _lock:
         providers = [_state.pop("tracer_provider", None), _state.pop("meter_provider", None)]
         _state.pop("config", None)
-    bounded_shutdown([p for p in providers if p is not None], timeout_millis / 1000)
+    created = [p for p in providers if p is not None]
+    if created:
+        bounded_shutdown(created, timeout_millis / 1000)
+        exit_flush.providers = []  # they were the globals: nothing left to flush at exit

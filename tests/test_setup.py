@@ -88,6 +88,7 @@ def test_stdout_exporter_prints_spans_at_shutdown():
     )
     assert result.returncode == 0, result.stderr
     assert '"name": "visible.work"' in result.stdout
+    assert "can only be called once" not in result.stderr  # the exit hook knows shutdown() already ran
 
 
 def test_existing_sdk_provider_is_reused_with_one_warning():

@@ -396,40 +396,20 @@ class VoiceBot:
 
 
 async def run_bot(
-    *,
-    turns: int = 3,
-    interrupt_turn: int | None = 2,
-    chunks_per_utterance: int = 25,
-    realtime: bool = True,
-    conversation_id: str | None = None,
-    llm_fail: bool | str = False,
-    llm_base_url: str | None = None,
-    llm_server: LocalLLMServer | None = None,
-    **kwargs,
+    *, llm_base_url: str | None = None, llm_server: LocalLLMServer | None = None, **kwargs
 ) -> BotResult:
     """Run one bot session; starts a private ``LocalLLMServer`` unless one is given.
 
-    ``llm_fail``: True/"abort" drops the LLM stream mid-answer, "http_500"
-    returns HTTP 500 (the openai SDK retries twice first). Extra ``kwargs`` go to
-    ``VoiceBot`` (``cancel_at_turn``, ``timeout``, ``observers``, ``trace``, ...).
+    ``kwargs`` are ``VoiceBot``'s (``turns``, ``interrupt_turn``, ``realtime``, ``llm_fail``: True/"abort"
+    drops the LLM stream mid-answer, "http_500" returns HTTP 500 (the openai SDK retries twice first),
+    ``cancel_at_turn``, ``timeout``, ``observers``, ``trace``, ...).
     """
     async with contextlib.AsyncExitStack() as stack:
         if llm_base_url is None:
             if llm_server is None:
                 llm_server = await stack.enter_async_context(LocalLLMServer())
             llm_base_url = llm_server.base_url
-        bot = VoiceBot(
-            llm_base_url=llm_base_url,
-            llm_server=llm_server,
-            turns=turns,
-            interrupt_turn=interrupt_turn,
-            chunks_per_utterance=chunks_per_utterance,
-            realtime=realtime,
-            conversation_id=conversation_id,
-            llm_fail=llm_fail,
-            **kwargs,
-        )
-        return await bot.run()
+        return await VoiceBot(llm_base_url=llm_base_url, llm_server=llm_server, **kwargs).run()
 
 
 def _summary(r: BotResult) -> str:

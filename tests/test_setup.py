@@ -241,3 +241,21 @@ def test_unchanged_pipecat_app_under_opentelemetry_instrument():
         if s["name"].split(" ")[0] in ("conversation.turn", "chat", "speech_to_text", "text_to_speech")
     ]
     assert {s["context"]["trace_id"] for s in ours} == {run["context"]["trace_id"]}
+
+
+def test_transports_are_hooked_when_the_app_imports_them():
+    result = run(
+        """
+        import sys, wrapt
+        from opentelemetry_instrumentation_realtime_ai import RealtimeAIInstrumentor
+        RealtimeAIInstrumentor().instrument()
+        print("loaded early", "aiortc" in sys.modules or "fastapi" in sys.modules)
+        from pipecat.transports.smallwebrtc.connection import SmallWebRTCConnection
+        from pipecat.transports.websocket.client import WebsocketClientTransport
+        print("webrtc", isinstance(SmallWebRTCConnection.__dict__["_close"], wrapt.FunctionWrapper))
+        print("websocket", isinstance(WebsocketClientTransport.__dict__["_call_event_handler"], wrapt.FunctionWrapper))
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert "loaded early False" in result.stdout
+    assert "webrtc True" in result.stdout and "websocket True" in result.stdout

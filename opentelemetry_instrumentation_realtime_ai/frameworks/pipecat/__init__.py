@@ -11,26 +11,25 @@ A hook this Pipecat version lacks is skipped with one warning: fewer spans, neve
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import logging
+import sys
+from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
+from types import ModuleType
+
+import wrapt
 
 from ... import attributes as attrs
 from ... import telemetry
-from ..hooks import Hooks
+from ..hooks import Hooks, guarded
 from . import pipeline, transports
 
 _log = logging.getLogger(__name__)
 _hooks = Hooks()
 
 
-def _class(module: str, name: str, requires: str | None = None) -> type | None:
-    """The class, or None when this version lacks it or its optional extra is not installed.
-
-    ``requires`` is checked first: Pipecat logs an error when a transport's extra is missing.
-    """
-    if requires is not None and importlib.util.find_spec(requires) is None:
-        return None
+def _class(module: str, name: str) -> type | None:
+    """The class, or None when this Pipecat version lacks it."""
     try:
         return getattr(importlib.import_module(module), name, None)
     except Exception:
@@ -71,34 +70,80 @@ def instrument() -> None:
     llm = services[0][0] if services and services[0][1] == attrs.OPERATION_CHAT else None
     _hooks.wrap(llm, "start_llm_usage_metrics", pipeline.usage_hook, "LLMService.start_llm_usage_metrics")
 
-    webrtc = _class("pipecat.transports.smallwebrtc.connection", "SmallWebRTCConnection", "aiortc")
-    if webrtc is not None:
-        _hooks.wrap(webrtc, "__init__", transports.webrtc_init_hook)
-        _hooks.wrap(webrtc, "_call_event_handler", transports.webrtc_event_hook)
-        _hooks.wrap(webrtc, "send_app_message", transports.webrtc_send_hook)
-        _hooks.wrap(webrtc, "_close", transports.webrtc_close_hook)
-    websockets: list[type] = []
-    for module, name, requires in (
-        ("pipecat.transports.websocket.fastapi", "FastAPIWebsocketTransport", "fastapi"),
-        ("pipecat.transports.websocket.server", "SingleClientWebsocketServerTransport", "websockets"),
-        ("pipecat.transports.websocket.server", "WebsocketServerTransport", "websockets"),
-        ("pipecat.transports.websocket.client", "WebsocketClientTransport", "websockets"),
-    ):
-        cls = _class(module, name, requires)
-        if cls is not None and not issubclass(cls, tuple(websockets)):  # a subclass of a hooked one is hooked
-            _hooks.wrap(cls, "_call_event_handler", transports.websocket_event_hook)
-            websockets.append(cls)
-
     pipeline.register_element_metrics()
-    if _hooks.missing:
+    _report_missing(pipecat_version)
+    # Transports are hooked when the app imports them: importing them here would load aiortc, av,
+    # fastapi... into every process, whether it uses them or not.
+    global _active
+    _active = True
+    for module_name in _TRANSPORTS:
+        if module_name in sys.modules:
+            _on_import(sys.modules[module_name])
+        elif module_name not in _registered:
+            wrapt.register_post_import_hook(_on_import, module_name)
+            _registered.add(module_name)
+
+
+def _report_missing(pipecat_version: str) -> None:
+    if len(_hooks.missing) > _reported[0]:
         _log.warning(
             "pipecat-ai %s is not fully supported: no hook for %s; those spans will be missing",
             pipecat_version,
-            ", ".join(_hooks.missing),
+            ", ".join(_hooks.missing[_reported[0] :]),
         )
+        _reported[0] = len(_hooks.missing)
+
+
+def _hook_webrtc(module: ModuleType) -> None:
+    webrtc = getattr(module, "SmallWebRTCConnection", None)
+    _hooks.wrap(webrtc, "__init__", transports.webrtc_init_hook, "SmallWebRTCConnection.__init__")
+    _hooks.wrap(
+        webrtc,
+        "_call_event_handler",
+        transports.webrtc_event_hook,
+        "SmallWebRTCConnection._call_event_handler",
+    )
+    _hooks.wrap(
+        webrtc, "send_app_message", transports.webrtc_send_hook, "SmallWebRTCConnection.send_app_message"
+    )
+    _hooks.wrap(webrtc, "_close", transports.webrtc_close_hook, "SmallWebRTCConnection._close")
+
+
+def _hook_websockets(*names: str) -> Callable[[ModuleType], None]:
+    def hook(module: ModuleType) -> None:
+        hooked: list[type] = []
+        for name in names:
+            cls = getattr(module, name, None)
+            if cls is not None and not issubclass(cls, tuple(hooked)):  # a subclass of a hooked one is hooked
+                _hooks.wrap(cls, "_call_event_handler", transports.websocket_event_hook)
+                hooked.append(cls)
+
+    return hook
+
+
+_TRANSPORTS: dict[str, Callable[[ModuleType], None]] = {
+    "pipecat.transports.smallwebrtc.connection": _hook_webrtc,
+    "pipecat.transports.websocket.fastapi": _hook_websockets("FastAPIWebsocketTransport"),
+    "pipecat.transports.websocket.server": _hook_websockets(
+        "SingleClientWebsocketServerTransport", "WebsocketServerTransport"
+    ),
+    "pipecat.transports.websocket.client": _hook_websockets("WebsocketClientTransport"),
+}
+_active = False
+_registered: set[str] = set()
+_reported = [0]
+
+
+def _on_import(module: ModuleType) -> None:
+    if _active:
+        guarded(_TRANSPORTS[module.__name__])(module)
+        _report_missing(framework_version())
 
 
 def uninstrument() -> None:
+    global _active
+    _active = False
+    _reported[0] = 0
     _hooks.unwrap_all()
     pipeline.set_service_bases(())
     pipeline.frame_span_ratio = 0.0

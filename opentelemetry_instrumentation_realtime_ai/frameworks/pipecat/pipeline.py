@@ -162,8 +162,8 @@ def _on_signal(run: Run, kind: int, frame: Any) -> None:
 
 
 @guarded
-def _service_received(state: ElementState, kind: int, frame: Any) -> object | None:
-    request = state.service.received(kind, frame)  # type: ignore[union-attr]
+def _service_received(service: ServiceState, kind: int, frame: Any) -> object | None:
+    request = service.received(kind, frame)
     if request is None:
         return None
     # The provider's own client spans (HTTP, SDK instrumentations) nest under the request.
@@ -181,11 +181,18 @@ def _frame_span(state: ElementState, frame: Any) -> Any:
     )
 
 
-async def process_frame_hook(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-    """Wraps ``FrameProcessor.__process_frame``, the one dispatcher every element's frames go through."""
+def process_frame_hook(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    """Wraps ``FrameProcessor.__process_frame``, the one dispatcher every element's frames go through.
+
+    A plain function: outside a run it hands back Pipecat's own coroutine untouched.
+    """
     run = CURRENT.get()
     if run is None:
-        return await wrapped(*args, **kwargs)
+        return wrapped(*args, **kwargs)
+    return _process_in_run(run, wrapped, instance, args, kwargs)
+
+
+async def _process_in_run(run: Run, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
     frame = args[0]
     state = instance.__dict__.get(_STATE)
     if state is None or state.run is not run:
@@ -200,8 +207,9 @@ async def process_frame_hook(wrapped: Any, instance: Any, args: Any, kwargs: Any
     if kind:
         if kind in fk.SIGNALS:
             _on_signal(run, kind, frame)
-        if state.service is not None:
-            token = _service_received(state, kind, frame)
+        service = state.service
+        if service is not None and kind in service.receives:
+            token = _service_received(service, kind, frame)
     cell = state.frames.get(frame_class)
     if cell is None:
         cell = state.frame_cell(frame_class)
@@ -215,11 +223,19 @@ async def process_frame_hook(wrapped: Any, instance: Any, args: Any, kwargs: Any
         if token is not None:
             otel_context.detach(token)
         if span is not None:
-            guarded(span.end)()
+            _end_span(span)
 
 
-async def push_frame_hook(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-    """Wraps ``push_frame`` of the service base classes: what a service pushes ends or feeds its request."""
+@guarded
+def _end_span(span: Any) -> None:
+    span.end()
+
+
+def push_frame_hook(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    """Wraps ``push_frame`` of the service base classes: what a service pushes ends or feeds its request.
+
+    A plain function returning Pipecat's coroutine: the push itself is not delayed or re-wrapped.
+    """
     run = CURRENT.get()
     if run is not None:
         frame = args[0] if args else kwargs.get("frame")
@@ -227,24 +243,27 @@ async def push_frame_hook(wrapped: Any, instance: Any, args: Any, kwargs: Any) -
         if kind is None:
             kind = fk.kind_of(frame.__class__)
         if kind:
-            _service_pushed(instance, run, kind, frame)
-    return await wrapped(*args, **kwargs)
+            state = instance.__dict__.get(_STATE)
+            service = state.service if state is not None and state.run is run else None
+            if service is None or kind in service.pushes:
+                _service_pushed(instance, run, kind, frame)
+    return wrapped(*args, **kwargs)
 
 
 @guarded
 def _service_pushed(instance: Any, run: Run, kind: int, frame: Any) -> None:
     state = element_state(instance, run)
-    if state.service is not None:
+    if state.service is not None and kind in state.service.pushes:
         state.service.pushed(kind, frame)
 
 
-async def usage_hook(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+def usage_hook(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
     """Wraps ``LLMService.start_llm_usage_metrics``: every provider reports its token counts through it."""
     run = CURRENT.get()
     if run is not None:
         tokens = args[0] if args else kwargs.get("tokens")
         _record_usage(instance, run, tokens)
-    return await wrapped(*args, **kwargs)
+    return wrapped(*args, **kwargs)
 
 
 @guarded

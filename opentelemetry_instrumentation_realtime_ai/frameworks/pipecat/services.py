@@ -40,12 +40,28 @@ def _setting(service: Any, name: str, *fallbacks: str) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+# The frame kinds each kind of service acts on, received and pushed: the hot path checks these
+# before calling in, so the audio flowing through every service costs a set lookup.
+_RECEIVES = {
+    _LLM: frozenset({fk.INTERRUPTION, fk.END, fk.LLM_REQUEST}),
+    _STT: frozenset({fk.END, fk.AUDIO_IN, fk.USER_STARTED, fk.USER_STOPPED}),
+    _TTS: frozenset({fk.INTERRUPTION, fk.END}),
+}
+_PUSHES = {
+    _LLM: frozenset({fk.ERROR, fk.LLM_RESPONSE_START, fk.LLM_TEXT, fk.FUNCTION_CALL, fk.LLM_RESPONSE_END}),
+    _STT: frozenset({fk.ERROR, fk.TRANSCRIPTION}),
+    _TTS: frozenset({fk.ERROR, fk.TTS_STARTED, fk.TTS_AUDIO, fk.TTS_TEXT, fk.TTS_STOPPED}),
+}
+
+
 class ServiceState:
     """The request a service has open, if any, within one session."""
 
     def __init__(self, service: Any, operation: str, session: Session):
         self.service = service
         self.operation = operation
+        self.receives = _RECEIVES[operation]
+        self.pushes = _PUSHES[operation]
         self.session = session
         self.provider = provider_of(service)
         self.request: AIRequest | None = None

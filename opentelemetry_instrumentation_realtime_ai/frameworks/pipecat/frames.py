@@ -28,7 +28,10 @@ TTS_STARTED = 15
 TTS_AUDIO = 16
 TTS_STOPPED = 17
 TTS_TEXT = 18
+AUDIO_OUT = 19
 
+AUDIO = frozenset({AUDIO_IN, TTS_AUDIO, AUDIO_OUT})
+"""Raw audio: the bulk of the frames."""
 SIGNALS = (USER_STARTED, USER_STOPPED, BOT_STARTED, BOT_STOPPED)
 
 
@@ -51,6 +54,7 @@ def _context_frame_classes() -> tuple[type, ...]:
 _RULES: tuple[tuple[tuple[type, ...], int], ...] = (
     (_classes("TTSAudioRawFrame"), TTS_AUDIO),
     (_classes("InputAudioRawFrame"), AUDIO_IN),
+    (_classes("AudioRawFrame"), AUDIO_OUT),
     (_classes("UserStartedSpeakingFrame", "VADUserStartedSpeakingFrame"), USER_STARTED),
     (_classes("UserStoppedSpeakingFrame", "VADUserStoppedSpeakingFrame"), USER_STOPPED),
     (_classes("BotStartedSpeakingFrame"), BOT_STARTED),

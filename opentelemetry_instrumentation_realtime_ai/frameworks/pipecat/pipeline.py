@@ -181,24 +181,27 @@ def _frame_span(state: ElementState, frame: Any) -> Any:
     )
 
 
+AUDIO_TIMING_SHARE = 0.125
+"""Share of audio frames whose processing is timed (and scaled up): they are most of the traffic
+and each is cheap, so sampling them keeps the hook light; every other frame is timed."""
+_AUDIO_WEIGHT = round(1 / AUDIO_TIMING_SHARE)
+
+
 def process_frame_hook(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
     """Wraps ``FrameProcessor.__process_frame``, the one dispatcher every element's frames go through.
 
-    A plain function: outside a run it hands back Pipecat's own coroutine untouched.
+    A plain function: it does its bookkeeping, then hands back Pipecat's own coroutine, or a
+    timing coroutine around it only when this frame's processing time is measured.
     """
     run = CURRENT.get()
     if run is None:
         return wrapped(*args, **kwargs)
-    return _process_in_run(run, wrapped, instance, args, kwargs)
-
-
-async def _process_in_run(run: Run, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
     frame = args[0]
     state = instance.__dict__.get(_STATE)
     if state is None or state.run is not run:
         state = guarded(element_state)(instance, run)
         if state is None:
-            return await wrapped(*args, **kwargs)
+            return wrapped(*args, **kwargs)
     frame_class = frame.__class__
     kind = fk._kinds.get(frame_class)
     if kind is None:
@@ -215,13 +218,22 @@ async def _process_in_run(run: Run, wrapped: Any, instance: Any, args: Any, kwar
         cell = state.frame_cell(frame_class)
     cell[0] += 1
     span = _frame_span(state, frame) if frame_span_ratio and random.random() < frame_span_ratio else None
+    weight = 1
+    if kind in fk.AUDIO and token is None and span is None:
+        if random.random() >= AUDIO_TIMING_SHARE:
+            return wrapped(*args, **kwargs)
+        weight = _AUDIO_WEIGHT
+    return _timed(state, weight, token, span, wrapped(*args, **kwargs))
+
+
+async def _timed(state: ElementState, weight: int, token: object | None, span: Any, processing: Any) -> Any:
     start = perf_counter_ns()
     try:
-        return await wrapped(*args, **kwargs)
+        return await processing
     finally:
-        state.time[0] += perf_counter_ns() - start
+        state.time[0] += (perf_counter_ns() - start) * weight
         if token is not None:
-            otel_context.detach(token)
+            otel_context.detach(token)  # type: ignore[arg-type]
         if span is not None:
             _end_span(span)
 

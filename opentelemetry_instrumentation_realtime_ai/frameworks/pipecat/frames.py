@@ -32,7 +32,7 @@ AUDIO_OUT = 19
 
 AUDIO = frozenset({AUDIO_IN, TTS_AUDIO, AUDIO_OUT})
 """Raw audio: the bulk of the frames."""
-SIGNALS = (USER_STARTED, USER_STOPPED, BOT_STARTED, BOT_STOPPED)
+SIGNALS = frozenset({USER_STARTED, USER_STOPPED, BOT_STARTED, BOT_STOPPED})
 
 
 def _classes(*names: str) -> tuple[type, ...]:

@@ -187,13 +187,24 @@ and each is cheap, so sampling them keeps the hook light; every other frame is t
 _AUDIO_WEIGHT = round(1 / AUDIO_TIMING_SHARE)
 
 
-def process_frame_hook(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+def process_frame_hook(
+    wrapped: Any,
+    instance: Any,
+    args: Any,
+    kwargs: Any,
+    # Bound once: this runs for every frame through every element.
+    _current: Any = CURRENT.get,
+    _kinds: dict[type, int] = fk._kinds,
+    _audio: frozenset[int] = fk.AUDIO,
+    _signals: frozenset[int] = fk.SIGNALS,
+    _random: Any = random.random,
+) -> Any:
     """Wraps ``FrameProcessor.__process_frame``, the one dispatcher every element's frames go through.
 
     A plain function: it does its bookkeeping, then hands back Pipecat's own coroutine, or a
     timing coroutine around it only when this frame's processing time is measured.
     """
-    run = CURRENT.get()
+    run = _current()
     if run is None:
         return wrapped(*args, **kwargs)
     frame = args[0]
@@ -203,12 +214,12 @@ def process_frame_hook(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> A
         if state is None:
             return wrapped(*args, **kwargs)
     frame_class = frame.__class__
-    kind = fk._kinds.get(frame_class)
+    kind = _kinds.get(frame_class)
     if kind is None:
         kind = fk.kind_of(frame_class)
     token = None
     if kind:
-        if kind in fk.SIGNALS:
+        if kind in _signals:
             _on_signal(run, kind, frame)
         service = state.service
         if service is not None and kind in service.receives:
@@ -217,10 +228,10 @@ def process_frame_hook(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> A
     if cell is None:
         cell = state.frame_cell(frame_class)
     cell[0] += 1
-    span = _frame_span(state, frame) if frame_span_ratio and random.random() < frame_span_ratio else None
+    span = _frame_span(state, frame) if frame_span_ratio and _random() < frame_span_ratio else None
     weight = 1
-    if kind in fk.AUDIO and token is None and span is None:
-        if random.random() >= AUDIO_TIMING_SHARE:
+    if kind in _audio and token is None and span is None:
+        if _random() >= AUDIO_TIMING_SHARE:
             return wrapped(*args, **kwargs)
         weight = _AUDIO_WEIGHT
     return _timed(state, weight, token, span, wrapped(*args, **kwargs))

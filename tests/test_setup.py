@@ -259,3 +259,13 @@ def test_transports_are_hooked_when_the_app_imports_them():
     assert result.returncode == 0, result.stderr
     assert "loaded early False" in result.stdout
     assert "webrtc True" in result.stdout and "websocket True" in result.stdout
+
+
+def test_instruments_extra_mirrors_the_package():
+    from importlib.metadata import requires
+
+    from opentelemetry_instrumentation_realtime_ai.package import _instruments_any
+
+    extra = [r.split(";")[0].replace(" ", "") for r in requires("opentelemetry-instrumentation-realtime-ai") or []
+             if "instruments-any" in r]  # fmt: skip
+    assert extra == [r.replace(" ", "") for r in _instruments_any]

@@ -34,7 +34,7 @@ from .helpers.pipeline import (
     instrument_pipeline_start,
     instrument_pipeline_stop,
 )
-from .helpers.session import Session
+from .helpers.session import Session, current_session
 from .instrumentor import RealtimeAIInstrumentor
 from .spans import (
     add_event,
@@ -59,6 +59,7 @@ __all__ = [
     "Session",
     "__version__",
     "add_event",
+    "current_session",
     "get_tracer",
     "initialize",
     "instrument_audio_processing",

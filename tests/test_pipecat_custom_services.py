@@ -13,8 +13,11 @@ from pipecat.pipeline.pipeline import Pipeline  # noqa: E402
 from pipecat.pipeline.runner import PipelineRunner  # noqa: E402
 from pipecat.pipeline.task import PipelineParams, PipelineTask  # noqa: E402
 from pipecat.processors.aggregators.llm_context import LLMContext  # noqa: E402
+from pipecat.processors.frame_processor import FrameProcessor  # noqa: E402
 from pipecat.services.llm_service import LLMService  # noqa: E402
 from pipecat.services.stt_service import STTService  # noqa: E402
+
+import opentelemetry_instrumentation_realtime_ai as rt  # noqa: E402
 
 CHUNK = b"\x01\x00" * 320  # 20 ms of 16 kHz mono 16-bit audio
 
@@ -135,3 +138,24 @@ async def test_transcript_before_end_of_speech_still_ends_the_utterance(instrume
     assert "gen_ai.response.time_to_first_chunk" not in span.attributes  # not measurable: it came first
     (run,) = otel.spans("pipeline.run")
     assert span.end_time < run.end_time
+
+
+class AppStep(FrameProcessor):
+    """An app's own element that traces its work, under the turn it serves."""
+
+    async def process_frame(self, frame, direction):
+        await super().process_frame(frame, direction)
+        if isinstance(frame, frames.VADUserStoppedSpeakingFrame):
+            with rt.start_span("app.lookup", parent=rt.current_session().context()):
+                pass
+        await self.push_frame(frame, direction)
+
+
+async def test_own_spans_inside_an_element_nest_under_the_turn(instrument):
+    otel = instrument()
+    assert rt.current_session() is None
+    await _run([AppStep()], _utterance())
+    (step,) = otel.spans("app.lookup")
+    (turn,) = otel.spans("conversation.turn")
+    assert step.parent.span_id == turn.context.span_id
+    assert rt.current_session() is None  # only for the length of the run

@@ -8,6 +8,7 @@ the current OpenTelemetry context is stale.
 
 from __future__ import annotations
 
+import contextvars
 import time
 import uuid
 
@@ -20,6 +21,28 @@ from .. import attributes as attrs
 from .. import telemetry
 from ..spans import Parent, new_span, record_error
 from .ai import AIRequest
+
+_current_session: contextvars.ContextVar[Session | None] = contextvars.ContextVar(
+    "otel_realtime_ai_session", default=None
+)
+
+
+def current_session() -> Session | None:
+    """The session the calling code runs in (set by the framework hooks for the length of a run).
+
+    Inside a Pipecat element, ``start_span("my.step", parent=current_session().context())`` puts
+    your own span under the turn it serves, where the stale current context would not.
+    """
+    return _current_session.get()
+
+
+def set_current_session(session: Session | None) -> contextvars.Token[Session | None]:
+    return _current_session.set(session)
+
+
+def reset_current_session(token: contextvars.Token[Session | None]) -> None:
+    _current_session.reset(token)
+
 
 MAX_PIPELINE_NAMES = 100
 """Distinct ``pipeline.name`` values on metrics; past it, ``_other``: a name per call must not mint series."""

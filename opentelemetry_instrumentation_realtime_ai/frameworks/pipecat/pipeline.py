@@ -26,7 +26,7 @@ from opentelemetry.metrics import CallbackOptions, Observation
 from ... import attributes as attrs
 from ... import telemetry
 from ...helpers.pipeline import instrument_element_process
-from ...helpers.session import Session
+from ...helpers.session import Session, reset_current_session, set_current_session
 from ..hooks import guarded
 from . import frames as fk
 from .services import ServiceState
@@ -306,6 +306,7 @@ def run_hook(framework_version: str):
         if run is None:
             return await wrapped(*args, **kwargs)
         run_token = CURRENT.set(run)
+        session_token = set_current_session(run.session)
         context_token = otel_context.attach(trace.set_span_in_context(run.session.span))
         try:
             result = await wrapped(*args, **kwargs)
@@ -314,6 +315,7 @@ def run_hook(framework_version: str):
             raise
         finally:
             otel_context.detach(context_token)
+            reset_current_session(session_token)
             CURRENT.reset(run_token)
         guarded(run.session.end)()
         return result

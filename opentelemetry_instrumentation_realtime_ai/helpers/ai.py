@@ -63,6 +63,11 @@ class AIRequest:
             metric_attrs[attrs.ERROR_TYPE] = self._error
         return metric_attrs
 
+    @property
+    def captures_content(self) -> bool:
+        """Content capture is on: prompts, completions, transcripts and TTS text may be recorded."""
+        return self._telemetry.options.capture_content
+
     def sent(self) -> None:
         """The request is complete (a streamed utterance ended): time to first chunk counts from now."""
         self._sent = time.perf_counter()
@@ -82,7 +87,7 @@ class AIRequest:
     def add_text(self, text: str) -> None:
         """Count text of the request or response; keep it only when content capture is on."""
         self.text_length += len(text)
-        if self._telemetry.options.capture_content and self.text_length - len(text) < _MAX_CONTENT:
+        if self.captures_content and self.text_length - len(text) < _MAX_CONTENT:
             self._text.append(text)
 
     def set_attributes(self, attributes: dict[str, AttributeValue]) -> None:
@@ -100,7 +105,7 @@ class AIRequest:
 
     def capture_input(self, messages: Any) -> None:
         """Prompt messages, only when content capture is on."""
-        if self._telemetry.options.capture_content and not self.ended:
+        if self.captures_content and not self.ended:
             self.span.set_attribute(attrs.GEN_AI_INPUT_MESSAGES, _to_json(messages))
 
     def fail(self, error: BaseException | str) -> None:
@@ -238,7 +243,7 @@ def instrument_tts_request(
     if text is not None:
         request_attrs[attrs.TTS_TEXT_LENGTH] = len(text)
     request = AIRequest(attrs.OPERATION_TEXT_TO_SPEECH, request_attrs, parent=parent)
-    if text is not None and request._telemetry.options.capture_content:
+    if text is not None and request.captures_content:
         request.span.set_attribute(attrs.GEN_AI_INPUT_TEXT, text[:_MAX_CONTENT])
     return request
 

@@ -46,7 +46,8 @@ def framework_version() -> str:
 def instrument() -> None:
     options = telemetry.current().options
     pipeline.frame_span_ratio = options.frame_span_sampling_ratio if options.frame_spans else 0.0
-    pipecat_version = framework_version()
+    global _version
+    _version = pipecat_version = framework_version()
 
     worker = _class("pipecat.pipeline.worker", "PipelineWorker") or _class(
         "pipecat.pipeline.task", "PipelineTask"
@@ -71,7 +72,7 @@ def instrument() -> None:
     _hooks.wrap(llm, "start_llm_usage_metrics", pipeline.usage_hook, "LLMService.start_llm_usage_metrics")
 
     pipeline.register_element_metrics()
-    _report_missing(pipecat_version)
+    _report_missing()
     # Transports are hooked when the app imports them: importing them here would load aiortc, av,
     # fastapi... into every process, whether it uses them or not.
     global _active
@@ -84,11 +85,11 @@ def instrument() -> None:
             _registered.add(module_name)
 
 
-def _report_missing(pipecat_version: str) -> None:
+def _report_missing() -> None:
     if len(_hooks.missing) > _reported[0]:
         _log.warning(
             "pipecat-ai %s is not fully supported: no hook for %s; those spans will be missing",
-            pipecat_version,
+            _version,
             ", ".join(_hooks.missing[_reported[0] :]),
         )
         _reported[0] = len(_hooks.missing)
@@ -130,6 +131,7 @@ _TRANSPORTS: dict[str, Callable[[ModuleType], None]] = {
     "pipecat.transports.websocket.client": _hook_websockets("WebsocketClientTransport"),
 }
 _active = False
+_version = "unknown"
 _registered: set[str] = set()
 _reported = [0]
 
@@ -137,7 +139,7 @@ _reported = [0]
 def _on_import(module: ModuleType) -> None:
     if _active:
         guarded(_TRANSPORTS[module.__name__])(module)
-        _report_missing(framework_version())
+        _report_missing()
 
 
 def uninstrument() -> None:

@@ -108,7 +108,7 @@ class ServiceState:
         elif self.operation == _LLM:
             if kind == fk.LLM_REQUEST:
                 request = self.start()
-                if request._telemetry.options.capture_content:
+                if request.captures_content:  # skip reading the context otherwise
                     request.capture_input(_messages(frame))
                 return request
         elif self.operation == _STT:

@@ -85,7 +85,7 @@ async def webrtc_close_hook(wrapped: Any, instance: Any, args: Any, kwargs: Any)
 
 
 @guarded
-def _websocket_event(instance: Any, event: str, args: tuple[Any, ...]) -> None:
+def _websocket_event(instance: Any, event: str) -> None:
     state = _WEBSOCKET_EVENTS.get(event)
     if state is None:
         return
@@ -106,5 +106,5 @@ def _websocket_event(instance: Any, event: str, args: tuple[Any, ...]) -> None:
 
 async def websocket_event_hook(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
     if args:
-        _websocket_event(instance, args[0], args[1:])
+        _websocket_event(instance, args[0])
     return await wrapped(*args, **kwargs)

@@ -244,17 +244,21 @@ def run_child(args: argparse.Namespace) -> dict[str, Any]:
     wall0, cpu0, main0 = time.perf_counter(), time.process_time(), time.thread_time()
     if profiler:
         profiler.enable()
-    result = asyncio.run(
-        bot.run_bot(
-            turns=args.turns,
-            interrupt_turn=None,
-            chunks_per_utterance=args.chunks,
-            realtime=False,
-            conversation_id=f"bench-{mode}",
-            enable_metrics=True,
-            task_kwargs=task_kwargs,
+    results = [
+        asyncio.run(
+            bot.run_bot(
+                turns=args.turns,
+                interrupt_turn=None,
+                chunks_per_utterance=args.chunks,
+                realtime=False,
+                conversation_id=f"bench-{mode}-{session}",
+                timeout=args.child_timeout,  # under valgrind (instructions.py) a session runs ~30x slower
+                enable_metrics=True,
+                task_kwargs=task_kwargs,
+            )
         )
-    )
+        for session in range(args.sessions)
+    ]
     if telemetry:
         telemetry.flush()
     if profiler:
@@ -269,10 +273,10 @@ def run_child(args: argparse.Namespace) -> dict[str, Any]:
         "wall_s": wall,
         "process_cpu_s": usage.ru_utime + usage.ru_stime,
         "peak_rss_mb": usage.ru_maxrss / 1024,  # kB on Linux
-        "mic_chunks": result.audio_chunks_in,
-        "audio_frames_out": result.audio_frames_out,
+        "mic_chunks": sum(result.audio_chunks_in for result in results),
+        "audio_frames_out": sum(result.audio_frames_out for result in results),
         "frames_processed": _frames_processed(),
-        "problems": _check(result, args.turns),
+        "problems": [problem for result in results for problem in _check(result, args.turns)],
         **(telemetry.counts() if telemetry else {"spans": 0}),
     }
     if telemetry:
@@ -430,8 +434,16 @@ def _child_env(mode: str) -> dict[str, str]:
     return env
 
 
-def _spawn(mode: str, args: argparse.Namespace, extra: Sequence[str] = ()) -> dict[str, Any]:
+def _spawn(
+    mode: str,
+    args: argparse.Namespace,
+    extra: Sequence[str] = (),
+    runner: Sequence[str] = (),
+    env: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """One child; ``runner`` goes before the interpreter (valgrind), ``env`` over the clean slate."""
     command = [
+        *runner,
         sys.executable,
         str(Path(__file__).resolve()),
         "--child",
@@ -442,10 +454,16 @@ def _spawn(mode: str, args: argparse.Namespace, extra: Sequence[str] = ()) -> di
         str(args.chunks),
         "--metric-interval-ms",
         str(args.metric_interval_ms),
+        "--sessions",
+        str(args.sessions),
         *extra,
     ]
     proc = subprocess.run(
-        command, env=_child_env(mode), capture_output=True, text=True, timeout=args.child_timeout
+        command,
+        env={**_child_env(mode), **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=args.child_timeout,
     )
     for line in proc.stdout.splitlines():
         if line.startswith(RESULT_TAG):
@@ -789,6 +807,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--turns", type=int, default=5)
     ap.add_argument("--chunks", type=int, default=2000, help="20 ms mic chunks per utterance")
     ap.add_argument("--metric-interval-ms", type=int, default=1000, help="periodic metric reader interval")
+    ap.add_argument("--sessions", type=int, default=1, help="sessions per child, one after another")
     ap.add_argument("--child-timeout", type=float, default=600)
     ap.add_argument("--json", help="also write the raw results to this file")
     ap.add_argument("--long", action="store_true", help="run the long session instead of the table")

@@ -1,6 +1,7 @@
 """Pipecat: where its classes are hooked. Everything Pipecat-specific lives in this package.
 
-Hooks (see ../shared/reference/pipecat-hooks.md for why these):
+Hooks (see ../shared/reference/pipecat-hooks.md for why these; the two per-frame ones are plain
+functions rather than wrapt wrappers, for speed):
 - ``PipelineWorker.run`` (1.3+) or ``PipelineTask.run``: the session;
 - ``FrameProcessor.__process_frame``: the one dispatcher of every element's frames;
 - ``push_frame`` and ``start_llm_usage_metrics`` on ``LLMService``, ``STTService``, ``TTSService``;
@@ -55,7 +56,7 @@ def instrument() -> None:
     _hooks.wrap(worker, "run", pipeline.run_hook(pipecat_version), "PipelineWorker.run")
 
     processor = _class("pipecat.processors.frame_processor", "FrameProcessor")
-    _hooks.wrap(processor, "_FrameProcessor__process_frame", pipeline.process_frame_hook)
+    _hooks.patch(processor, "_FrameProcessor__process_frame", pipeline.process_frame_hook)
 
     services: list[tuple[type, str]] = []
     for module, name, operation in (
@@ -64,7 +65,7 @@ def instrument() -> None:
         ("pipecat.services.tts_service", "TTSService", attrs.OPERATION_TEXT_TO_SPEECH),
     ):
         cls = _class(module, name)
-        _hooks.wrap(cls, "push_frame", pipeline.push_frame_hook, f"{name}.push_frame")
+        _hooks.patch(cls, "push_frame", pipeline.push_frame_hook, f"{name}.push_frame")
         if cls is not None:
             services.append((cls, operation))
     pipeline.set_service_bases(tuple(services))

@@ -95,10 +95,20 @@ def clear_element_metrics() -> None:
     _frame_counts.clear()
 
 
+# What the frame hook does with a frame class at one element, decided on its first frame.
+_PLAIN_AUDIO = 0  # count it; time one in AUDIO_TIMING_EVERY
+_PLAIN = 1  # count and time it
+_WATCHED = 2  # also a speaking signal, or a frame this element's service acts on
+
+AUDIO_TIMING_EVERY = 8
+"""Raw audio frames are most of the traffic and each is cheap to process, so one in eight is
+timed (and its time counted eight times); every other frame is timed."""
+
+
 class ElementState:
     """What the frame hook keeps on one processor for one session."""
 
-    __slots__ = ("element", "frames", "name", "pipeline", "run", "service", "time")
+    __slots__ = ("element", "entries", "name", "pipeline", "run", "service", "time")
 
     def __init__(self, processor: Any, run: Run, role: str | None):
         self.run = run
@@ -106,13 +116,19 @@ class ElementState:
         self.element = type(processor).__name__
         self.pipeline = run.session.metric_name
         self.time = _element_ns.setdefault((self.pipeline, self.element), [0])
-        self.frames: dict[type, list[int]] = {}
+        # frame class -> (its shared frame-count cell, what to do, its kind)
+        self.entries: dict[type, tuple[list[int], int, int]] = {}
         self.service = ServiceState(processor, role, run.session) if role else None
 
-    def frame_cell(self, frame_class: type) -> list[int]:
+    def entry(self, frame_class: type) -> tuple[list[int], int, int]:
+        kind = fk.kind_of(frame_class)
+        if kind in fk.SIGNALS or (self.service is not None and kind in self.service.receives):
+            action = _WATCHED
+        else:
+            action = _PLAIN_AUDIO if kind in fk.AUDIO else _PLAIN
         cell = _frame_counts.setdefault((self.pipeline, self.element, frame_class.__name__), [0])
-        self.frames[frame_class] = cell
-        return cell
+        entry = self.entries[frame_class] = (cell, action, kind)
+        return entry
 
 
 # --- roles of processor classes (LLM / STT / TTS service or plain element) ---
@@ -181,60 +197,60 @@ def _frame_span(state: ElementState, frame: Any) -> Any:
     )
 
 
-AUDIO_TIMING_SHARE = 0.125
-"""Share of audio frames whose processing is timed (and scaled up): they are most of the traffic
-and each is cheap, so sampling them keeps the hook light; every other frame is timed."""
-_AUDIO_WEIGHT = round(1 / AUDIO_TIMING_SHARE)
+def process_frame_hook(original: Any) -> Any:
+    """Replaces ``FrameProcessor.__process_frame``, the one dispatcher every element's frames go through.
 
-
-def process_frame_hook(
-    wrapped: Any,
-    instance: Any,
-    args: Any,
-    kwargs: Any,
-    # Bound once: this runs for every frame through every element.
-    _current: Any = CURRENT.get,
-    _kinds: dict[type, int] = fk._kinds,
-    _audio: frozenset[int] = fk.AUDIO,
-    _signals: frozenset[int] = fk.SIGNALS,
-    _random: Any = random.random,
-) -> Any:
-    """Wraps ``FrameProcessor.__process_frame``, the one dispatcher every element's frames go through.
-
-    A plain function: it does its bookkeeping, then hands back Pipecat's own coroutine, or a
-    timing coroutine around it only when this frame's processing time is measured.
+    The hottest path of the package (every frame through every element): a plain function that
+    counts the frame and hands back Pipecat's own coroutine, or a timing coroutine around it when
+    this frame's processing time is measured or the frame means something to a session.
     """
-    run = _current()
-    if run is None:
-        return wrapped(*args, **kwargs)
-    frame = args[0]
-    state = instance.__dict__.get(_STATE)
-    if state is None or state.run is not run:
-        state = guarded(element_state)(instance, run)
-        if state is None:
-            return wrapped(*args, **kwargs)
-    frame_class = frame.__class__
-    kind = _kinds.get(frame_class)
-    if kind is None:
-        kind = fk.kind_of(frame_class)
-    token = None
-    if kind:
-        if kind in _signals:
+    current = CURRENT.get
+    every = AUDIO_TIMING_EVERY - 1  # a mask: AUDIO_TIMING_EVERY is a power of two
+
+    def process_frame(self: Any, frame: Any, *args: Any, **kwargs: Any) -> Any:
+        run = current()
+        if run is None:
+            return original(self, frame, *args, **kwargs)
+        state = self.__dict__.get(_STATE)
+        if state is None or state.run is not run:
+            state = _element_state(self, run)
+        entry = state.entries.get(frame.__class__) if state is not None else None
+        if entry is None:
+            entry = _entry(state, frame)
+            if entry is None:
+                return original(self, frame, *args, **kwargs)
+        cell = entry[0]
+        cell[0] += 1
+        if entry[1] == _PLAIN_AUDIO and cell[0] & every and not frame_span_ratio:
+            return original(self, frame, *args, **kwargs)
+        observed = _observe(run, state, entry, frame)
+        return _timed(state, *observed, original(self, frame, *args, **kwargs))
+
+    return process_frame
+
+
+_element_state = guarded(element_state)
+
+
+@guarded
+def _entry(state: ElementState | None, frame: Any) -> tuple[list[int], int, int] | None:
+    return state.entry(frame.__class__) if state is not None else None
+
+
+def _observe(run: Run, state: ElementState, entry: tuple[list[int], int, int], frame: Any) -> Any:
+    """The frames that are not plain traffic: (time weight, context token, frame span)."""
+    _, action, kind = entry
+    token = span = None
+    if action == _WATCHED:
+        if kind in fk.SIGNALS:
             _on_signal(run, kind, frame)
         service = state.service
         if service is not None and kind in service.receives:
             token = _service_received(service, kind, frame)
-    cell = state.frames.get(frame_class)
-    if cell is None:
-        cell = state.frame_cell(frame_class)
-    cell[0] += 1
-    span = _frame_span(state, frame) if frame_span_ratio and _random() < frame_span_ratio else None
-    weight = 1
-    if kind in _audio and token is None and span is None:
-        if _random() >= AUDIO_TIMING_SHARE:
-            return wrapped(*args, **kwargs)
-        weight = _AUDIO_WEIGHT
-    return _timed(state, weight, token, span, wrapped(*args, **kwargs))
+    if frame_span_ratio and random.random() < frame_span_ratio:
+        span = _frame_span(state, frame)
+    weight = AUDIO_TIMING_EVERY if action == _PLAIN_AUDIO and not frame_span_ratio else 1
+    return weight, token, span
 
 
 async def _timed(state: ElementState, weight: int, token: object | None, span: Any, processing: Any) -> Any:
@@ -254,23 +270,28 @@ def _end_span(span: Any) -> None:
     span.end()
 
 
-def push_frame_hook(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-    """Wraps ``push_frame`` of the service base classes: what a service pushes ends or feeds its request.
+def push_frame_hook(original: Any) -> Any:
+    """Replaces ``push_frame`` of the service base classes: what a service pushes ends or feeds its request.
 
     A plain function returning Pipecat's coroutine: the push itself is not delayed or re-wrapped.
     """
-    run = CURRENT.get()
-    if run is not None:
-        frame = args[0] if args else kwargs.get("frame")
-        kind = fk._kinds.get(frame.__class__)
-        if kind is None:
-            kind = fk.kind_of(frame.__class__)
-        if kind:
-            state = instance.__dict__.get(_STATE)
-            service = state.service if state is not None and state.run is run else None
-            if service is None or kind in service.pushes:
-                _service_pushed(instance, run, kind, frame)
-    return wrapped(*args, **kwargs)
+    current = CURRENT.get
+
+    def push_frame(self: Any, *args: Any, **kwargs: Any) -> Any:
+        run = current()
+        if run is not None:
+            frame = args[0] if args else kwargs.get("frame")
+            kind = fk._kinds.get(frame.__class__)
+            if kind is None:
+                kind = fk.kind_of(frame.__class__)
+            if kind:
+                state = self.__dict__.get(_STATE)
+                service = state.service if state is not None and state.run is run else None
+                if service is None or kind in service.pushes:
+                    _service_pushed(self, run, kind, frame)
+        return original(self, *args, **kwargs)
+
+    return push_frame
 
 
 @guarded

@@ -1,0 +1,64 @@
+"""Installing and removing hooks: originals come back exactly, other wrappers are left alone."""
+
+from __future__ import annotations
+
+import asyncio
+
+import wrapt
+
+from opentelemetry_instrumentation_realtime_ai.frameworks.hooks import Hooks
+
+
+class Base:
+    async def push(self, frame: str) -> str:
+        return f"base {frame}"
+
+
+class Service(Base):
+    async def own(self, frame: str) -> str:
+        return f"own {frame}"
+
+
+def counting(seen: list[str]):
+    def make(original):
+        def hooked(self, frame, *args, **kwargs):
+            seen.append(frame)
+            return original(self, frame, *args, **kwargs)
+
+        return hooked
+
+    return make
+
+
+def test_patch_calls_through_and_undo_restores_own_and_inherited_methods():
+    seen: list[str] = []
+    before = dict(vars(Service))
+    hooks = Hooks()
+    hooks.patch(Service, "push", counting(seen))  # inherited from Base
+    hooks.patch(Service, "own", counting(seen))
+    hooks.patch(Service, "missing", counting(seen), "Service.missing")
+
+    assert asyncio.run(Service().push("a")) == "base a"
+    assert asyncio.run(Service().own("b")) == "own b"
+    assert seen == ["a", "b"]
+    assert hooks.missing == ["Service.missing"]
+    assert Service.push.__wrapped__ is Base.push  # introspection sees the original
+
+    hooks.unwrap_all()
+    assert dict(vars(Service)) == before
+    assert "push" not in vars(Service)  # not pinned as a copy of the inherited method
+    assert hooks.missing == []
+
+
+def test_undo_leaves_a_wrapper_installed_on_top_of_ours():
+    seen: list[str] = []
+    hooks = Hooks()
+    hooks.patch(Service, "own", counting(seen))
+    theirs = wrapt.wrap_function_wrapper(Service, "own", lambda wrapped, instance, args, kwargs: wrapped(*args))
+    try:
+        hooks.unwrap_all()
+        assert vars(Service)["own"] is theirs  # someone else's wrapper survives our uninstrument
+        assert asyncio.run(Service().own("c")) == "own c"
+    finally:
+        Service.own = Service.own.__wrapped__.__wrapped__  # type: ignore[attr-defined]
+    assert not hasattr(Service.own, "__wrapped__")

@@ -14,6 +14,8 @@ reports medians:
   into a discarding exporter) and an SDK ``MeterProvider`` (``PeriodicExportingMetricReader``
   every second into a discarding exporter);
 - ``frame_spans``: the same with ``frame_spans=True, frame_span_sampling_ratio=1.0``;
+- ``sdk_only``: the SDK providers of ``default`` (threads and all) but nothing instrumented: the
+  share of ``default`` that is the OpenTelemetry SDK being there rather than this package's hooks;
 - ``sdk_disabled``: the ``default`` set-up with ``OTEL_SDK_DISABLED=true``;
 - ``pipecat_tracing``: no instrumentor; Pipecat's own tracing (``enable_tracing=True``, and the
   ``enable_metrics=True`` every mode has) into the same SDK provider, set globally;
@@ -33,7 +35,7 @@ cProfile and prints where the instrumentation's time goes.
 
 Usage::
 
-    python benchmarks/overhead.py                 # the table (5 rounds x 6 modes, ~6 min on 2 cores)
+    python benchmarks/overhead.py                 # the table (5 rounds x 7 modes, ~7 min on 2 cores)
     python benchmarks/overhead.py --rounds 3 --modes baseline,default,frame_spans
     python benchmarks/overhead.py --long          # the long session (~4 min)
     python benchmarks/overhead.py --profile default
@@ -61,7 +63,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "examples" / "tracing_demo"
 PACKAGE = "opentelemetry_instrumentation_realtime_ai"
-MODES = ("baseline", "default", "frame_spans", "sdk_disabled", "pipecat_tracing", "openinference")
+MODES = ("baseline", "sdk_only", "default", "frame_spans", "sdk_disabled", "pipecat_tracing", "openinference")
 RESULT_TAG = "@@overhead-result "
 # Variables that would change what a mode measures; children get a clean slate.
 _SCRUBBED_ENV = ("OTEL_SDK_DISABLED", "OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG")
@@ -169,6 +171,8 @@ def _set_up(mode: str, args: argparse.Namespace) -> tuple[_Telemetry | None, dic
     if mode == "baseline":
         return None, {}, None
     telemetry = _Telemetry(args.metric_interval_ms)
+    if mode == "sdk_only":  # the SDK pipeline of the instrumented modes, with nothing feeding it
+        return telemetry, {}, None
     if mode in ("default", "frame_spans", "sdk_disabled", "long"):
         from opentelemetry_instrumentation_realtime_ai import RealtimeAIInstrumentor
 

@@ -29,7 +29,7 @@ from ...helpers.pipeline import instrument_element_process
 from ...helpers.session import Session, reset_current_session, set_current_session
 from ..hooks import guarded
 from . import frames as fk
-from .services import ServiceState
+from .services import PUSHED, ServiceState
 
 _log = logging.getLogger(__name__)
 _STATE = "_otel_realtime_ai"
@@ -97,8 +97,9 @@ def clear_element_metrics() -> None:
 
 # What the frame hook does with a frame class at one element, decided on its first frame.
 _PLAIN_AUDIO = 0  # count it; time one in AUDIO_TIMING_EVERY
-_PLAIN = 1  # count and time it
-_WATCHED = 2  # also a speaking signal, or a frame this element's service acts on
+_HEARD_AUDIO = 1  # the same, and an STT service adds it to the audio its request heard
+_PLAIN = 2  # count and time it
+_WATCHED = 3  # also a speaking signal, or a frame this element's service acts on
 
 AUDIO_TIMING_EVERY = 8
 """Raw audio frames are most of the traffic and each is cheap to process, so one in eight is
@@ -122,7 +123,9 @@ class ElementState:
 
     def entry(self, frame_class: type) -> tuple[list[int], int, int]:
         kind = fk.kind_of(frame_class)
-        if kind in fk.SIGNALS or (self.service is not None and kind in self.service.receives):
+        if kind == fk.AUDIO_IN and self.service is not None and kind in self.service.receives:
+            action = _HEARD_AUDIO
+        elif kind in fk.SIGNALS or (self.service is not None and kind in self.service.receives):
             action = _WATCHED
         else:
             action = _PLAIN_AUDIO if kind in fk.AUDIO else _PLAIN
@@ -221,10 +224,13 @@ def process_frame_hook(original: Any) -> Any:
                 return original(self, frame, *args, **kwargs)
         cell = entry[0]
         cell[0] += 1
-        if entry[1] == _PLAIN_AUDIO and cell[0] & every and not frame_span_ratio:
+        action = entry[1]
+        if action <= _HEARD_AUDIO and cell[0] & every and not frame_span_ratio:
+            if action:
+                state.service.heard(frame)
             return original(self, frame, *args, **kwargs)
-        observed = _observe(run, state, entry, frame)
-        return _timed(state, *observed, original(self, frame, *args, **kwargs))
+        weight, token, span = _observe(run, state, entry, frame)
+        return _timed(state, weight, token, span, original(self, frame, *args, **kwargs))
 
     return process_frame
 
@@ -237,11 +243,13 @@ def _entry(state: ElementState | None, frame: Any) -> tuple[list[int], int, int]
     return state.entry(frame.__class__) if state is not None else None
 
 
-def _observe(run: Run, state: ElementState, entry: tuple[list[int], int, int], frame: Any) -> Any:
+def _observe(
+    run: Run, state: ElementState, entry: tuple[list[int], int, int], frame: Any
+) -> tuple[int, object | None, Any]:
     """The frames that are not plain traffic: (time weight, context token, frame span)."""
     _, action, kind = entry
     token = span = None
-    if action == _WATCHED:
+    if action == _WATCHED or action == _HEARD_AUDIO:
         if kind in fk.SIGNALS:
             _on_signal(run, kind, frame)
         service = state.service
@@ -249,7 +257,7 @@ def _observe(run: Run, state: ElementState, entry: tuple[list[int], int, int], f
             token = _service_received(service, kind, frame)
     if frame_span_ratio and random.random() < frame_span_ratio:
         span = _frame_span(state, frame)
-    weight = AUDIO_TIMING_EVERY if action == _PLAIN_AUDIO and not frame_span_ratio else 1
+    weight = AUDIO_TIMING_EVERY if action <= _HEARD_AUDIO and not frame_span_ratio else 1
     return weight, token, span
 
 
@@ -284,7 +292,7 @@ def push_frame_hook(original: Any) -> Any:
             kind = fk._kinds.get(frame.__class__)
             if kind is None:
                 kind = fk.kind_of(frame.__class__)
-            if kind:
+            if kind in PUSHED:  # not the audio every service passes along
                 state = self.__dict__.get(_STATE)
                 service = state.service if state is not None and state.run is run else None
                 if service is None or kind in service.pushes:

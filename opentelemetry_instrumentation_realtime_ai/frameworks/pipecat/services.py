@@ -52,6 +52,8 @@ _PUSHES = {
     _STT: frozenset({fk.ERROR, fk.TRANSCRIPTION}),
     _TTS: frozenset({fk.ERROR, fk.TTS_STARTED, fk.TTS_AUDIO, fk.TTS_TEXT, fk.TTS_STOPPED}),
 }
+PUSHED = frozenset().union(*_PUSHES.values())
+"""Every kind some service acts on when pushing it."""
 
 
 class ServiceState:
@@ -115,16 +117,24 @@ class ServiceState:
             self._stt_received(kind, frame)
         return None
 
-    def _stt_received(self, kind: int, frame: Any) -> None:
+    def heard(self, frame: Any) -> None:
+        """An STT's microphone audio: called for every chunk, so it is kept to a few operations."""
         request = self.request
-        if kind == fk.AUDIO_IN:
-            if request is not None:
+        if request is not None:
+            try:
                 request.audio_heard += len(frame.audio)
                 if not self.audio_format_known:
                     self.audio_format_known = True
                     request.set_attributes(
                         {attrs.AUDIO_SAMPLE_RATE: frame.sample_rate, attrs.AUDIO_CHANNELS: frame.num_channels}
                     )
+            except Exception:  # telemetry must never break the app
+                pass
+
+    def _stt_received(self, kind: int, frame: Any) -> None:
+        request = self.request
+        if kind == fk.AUDIO_IN:
+            self.heard(frame)
         elif kind == fk.USER_STARTED:
             if request is None or self.user_stopped:
                 self.start()

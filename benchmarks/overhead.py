@@ -31,7 +31,8 @@ whole process), whole-process CPU (``getrusage``, imports included) and spans pr
 chunks) in ``default`` mode and samples RSS, live objects (all, SDK spans, this package's) and
 this package's containers every 50 turns, to show that memory stays flat; ``--tracemalloc`` adds
 traced Python memory (total, allocated in this package, in ``opentelemetry``) at ~2x the time. ``--profile MODE`` runs one child under
-cProfile and prints where the instrumentation's time goes.
+cProfile and prints where the instrumentation's time goes; ``--sample MODE`` samples one child with
+py-spy and prints the share of busy samples in this package's code (the direct measure of its cost).
 
 Usage::
 
@@ -39,6 +40,7 @@ Usage::
     python benchmarks/overhead.py --rounds 3 --modes baseline,default,frame_spans
     python benchmarks/overhead.py --long          # the long session (~4 min)
     python benchmarks/overhead.py --profile default
+    python benchmarks/overhead.py --sample default  # needs py-spy
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ import json
 import os
 import platform
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -804,6 +807,48 @@ def run_profile(args: argparse.Namespace) -> None:
         )
 
 
+_IDLE_LEAVES = ("select (selectors.py", "wait (threading.py", "_worker (concurrent/futures/thread.py")
+
+
+def run_sample(args: argparse.Namespace) -> None:
+    """Sample one child of MODE with py-spy: the share of busy samples spent in this package's code.
+
+    A sampling profiler barely slows the code it watches (cProfile inflates every small function),
+    so this is the direct measure of what the package's own code costs, free of the run-to-run
+    noise of CPU seconds. Samples in imports and idle waits are left out.
+    """
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if not Path(spy).exists():
+        raise SystemExit("--sample needs py-spy (pip install py-spy)")
+    print(machine())
+    out = Path(args.profile_dir) / f"overhead-{args.sample}.spy.txt"
+    runner = [spy, "record", "--rate", str(args.sample_rate), "--format", "raw", "--output", str(out), "--"]
+    run = _spawn(args.sample, args, runner=runner)
+    if "cpu_s" not in run:
+        raise SystemExit(f"sampled {args.sample} run failed: {run}")
+    counts: Counter[str] = Counter()
+    for line in out.read_text().splitlines():
+        stack, _, number = line.rpartition(" ")
+        frames = stack.split(";")
+        if any("_find_and_load" in f for f in frames) or frames[-1].startswith(_IDLE_LEAVES):
+            continue
+        n = int(number)
+        counts["busy"] += n
+        if PACKAGE in frames[-1]:
+            counts["package"] += n
+        elif "opentelemetry/" in frames[-1]:
+            counts["opentelemetry"] += n
+    busy = counts["busy"] or 1
+    print(
+        f"py-spy at {args.sample_rate} Hz over one {args.turns}-turn x {args.chunks}-chunk session in "
+        f"{args.sample} (all threads; imports and idle waits left out): {counts['busy']} busy samples\n"
+        f"- in {PACKAGE}'s own code: {counts['package']} = {counts['package'] / busy:.2%}\n"
+        f"- in the OpenTelemetry SDK and API (spans, metric collection, context): "
+        f"{counts['opentelemetry']} = {counts['opentelemetry'] / busy:.2%}\n"
+        f"Raw stacks: {out}"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds (default 5)")
@@ -823,6 +868,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--tracemalloc-frames", type=int, default=1)
     ap.add_argument("--profile", choices=MODES, help="run one child of MODE under cProfile and summarize it")
+    ap.add_argument("--sample", choices=MODES, help="sample one child of MODE with py-spy (see run_sample)")
+    ap.add_argument("--sample-rate", type=int, default=250, help="py-spy samples per second")
     ap.add_argument("--profile-dir", default="/tmp")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--profile-out", help=argparse.SUPPRESS)
@@ -834,6 +881,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.profile:
         run_profile(args)
+        return 0
+    if args.sample:
+        run_sample(args)
         return 0
     report = run_long_parent(args) if args.long else run_table(args)
     if args.json:

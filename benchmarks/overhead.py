@@ -807,7 +807,8 @@ def run_profile(args: argparse.Namespace) -> None:
         )
 
 
-_IDLE_LEAVES = ("select (selectors.py", "wait (threading.py", "_worker (concurrent/futures/thread.py")
+# Where threads wait (py-spy counts some waits as busy): the event loop's poll, a pool worker's queue.get.
+_IDLE_LEAVES = (".select (selectors.py", ".wait (threading.py", "_worker (concurrent/futures/thread.py:81)")
 
 
 def run_sample(args: argparse.Namespace) -> None:
@@ -830,7 +831,7 @@ def run_sample(args: argparse.Namespace) -> None:
     for line in out.read_text().splitlines():
         stack, _, number = line.rpartition(" ")
         frames = stack.split(";")
-        if any("_find_and_load" in f for f in frames) or frames[-1].startswith(_IDLE_LEAVES):
+        if any("_find_and_load" in f for f in frames) or any(idle in frames[-1] for idle in _IDLE_LEAVES):
             continue
         n = int(number)
         counts["busy"] += n

@@ -113,10 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--child-timeout", type=float, default=3600)
     ap.add_argument("--json", help="also write the raw results to this file")
     args = ap.parse_args(argv)
-    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
-    unknown = set(modes) - set(overhead.MODES)
-    if unknown:
-        ap.error(f"--modes: unknown {sorted(unknown)}; accepted: {', '.join(overhead.MODES)}")
+    modes = overhead.parse_modes(args.modes)
     if shutil.which("valgrind") is None:
         ap.error("valgrind is not installed (Debian/Ubuntu: apt install valgrind)")
     print(overhead.machine())

@@ -577,11 +577,17 @@ def _table(runs: dict[str, list[dict[str, Any]]], modes: list[str]) -> str:
     return "\n".join(lines)
 
 
-def run_table(args: argparse.Namespace) -> dict[str, Any]:
-    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+def parse_modes(text: str) -> list[str]:
+    """The ``--modes`` list, or an error naming the accepted modes."""
+    modes = [m.strip() for m in text.split(",") if m.strip()]
     unknown = set(modes) - set(MODES)
     if unknown:
-        raise SystemExit(f"unknown modes {sorted(unknown)}; choose from {', '.join(MODES)}")
+        raise SystemExit(f"--modes: unknown {sorted(unknown)}; accepted: {', '.join(MODES)}")
+    return modes
+
+
+def run_table(args: argparse.Namespace) -> dict[str, Any]:
+    modes = parse_modes(args.modes)
     print(machine())
     print(
         f"Workload: demo bot, {args.turns} turns x {args.chunks} chunks of 20 ms, realtime=False; "

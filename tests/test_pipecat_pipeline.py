@@ -295,3 +295,23 @@ async def test_failing_telemetry_pipeline_never_reaches_the_app(instrument, unin
     assert result.ended_by == "end" and result.errors == []
     assert result.transcripts == uninstrumented_result.transcripts
     assert result.assistant_messages == uninstrumented_result.assistant_messages
+
+
+async def test_broken_bookkeeping_never_reaches_the_app(instrument, monkeypatch, uninstrumented_result):
+    """If the per-frame hook's own state cannot be built, frames flow on untouched and the app sees nothing."""
+    from opentelemetry_instrumentation_realtime_ai.frameworks.pipecat import services
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("telemetry bug")
+
+    otel = instrument()
+    monkeypatch.setattr(services.ServiceState, "__init__", broken)  # every service element's state
+    result = await bot.run_bot(turns=3, interrupt_turn=2, realtime=False, conversation_id="plain")
+    assert (result.ended_by, result.user_turns, result.transcripts, result.errors) == (
+        uninstrumented_result.ended_by,
+        uninstrumented_result.user_turns,
+        uninstrumented_result.transcripts,
+        uninstrumented_result.errors,
+    )
+    assert [s.name for s in otel.spans() if s.name == "pipeline.run"] == ["pipeline.run"]
+    assert not ai_spans(otel, "chat")  # the services went unobserved, not the app broken

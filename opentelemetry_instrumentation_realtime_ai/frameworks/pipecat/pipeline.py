@@ -217,9 +217,11 @@ def process_frame_hook(original: Any) -> Any:
         state = self.__dict__.get(_STATE)
         if state is None or state.run is not run:
             state = _element_state(self, run)
-        entry = state.entries.get(frame.__class__) if state is not None else None
+            if state is None:
+                return original(self, frame, *args, **kwargs)
+        entry = state.entries.get(frame.__class__)
         if entry is None:
-            entry = _entry(state, frame)
+            entry = _entry(state, frame.__class__)
             if entry is None:
                 return original(self, frame, *args, **kwargs)
         cell = entry[0]
@@ -236,11 +238,7 @@ def process_frame_hook(original: Any) -> Any:
 
 
 _element_state = guarded(element_state)
-
-
-@guarded
-def _entry(state: ElementState | None, frame: Any) -> tuple[list[int], int, int] | None:
-    return state.entry(frame.__class__) if state is not None else None
+_entry = guarded(ElementState.entry)
 
 
 def _observe(

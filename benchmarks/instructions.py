@@ -46,7 +46,9 @@ def _count(mode: str, sessions: int, repeat: int, args: argparse.Namespace, tmp:
         "--branch-sim=no",
         f"--cachegrind-out-file={out_file}",
     ]
-    child_args = argparse.Namespace(**{**vars(args), "sessions": sessions})
+    # no warm-up and no pinning: the two-minus-one difference already drops first-use costs, and
+    # valgrind runs one thread at a time anyway
+    child_args = argparse.Namespace(**{**vars(args), "sessions": sessions, "warmup_chunks": 0, "cpu": "all"})
     started = time.monotonic()
     run = overhead._spawn(mode, child_args, runner=runner, env={"PYTHONHASHSEED": "0"})
     summary = (

@@ -157,6 +157,12 @@ class _Telemetry:
         self.tracer_provider.shutdown()
         self.meter_provider.shutdown()
 
+    def reset_counts(self) -> None:
+        """Forget the warm-up session: what follows counts only the measured ones."""
+        self.spans_started = self.spans_ended = self.spans_exported = 0
+        self.span_names.clear()
+        self.metric_exports = self.metric_points = 0
+
     def counts(self) -> dict[str, Any]:
         return {
             "spans": self.spans_ended,
@@ -233,8 +239,30 @@ def _frames_processed() -> int | None:
     return sum(cell[0] for cell in cells.values()) if cells else None
 
 
+def _pin(cpu: str) -> None:
+    """Run the whole child (its threads too) on one CPU; see ``--cpu``."""
+    if cpu != "all" and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {int(cpu)})
+
+
+def _session(bot: Any, turns: int, chunks: int, name: str, args: argparse.Namespace, task_kwargs: Any) -> Any:
+    return asyncio.run(
+        bot.run_bot(
+            turns=turns,
+            interrupt_turn=None,
+            chunks_per_utterance=chunks,
+            realtime=False,
+            conversation_id=name,
+            timeout=args.child_timeout,  # under valgrind (instructions.py) a session runs ~30x slower
+            enable_metrics=True,
+            task_kwargs=task_kwargs,
+        )
+    )
+
+
 def run_child(args: argparse.Namespace) -> dict[str, Any]:
     mode = args.child
+    _pin(args.cpu)
     sys.path.insert(0, str(DEMO))
     import bot  # the demo app: imports Pipecat
 
@@ -242,47 +270,50 @@ def run_child(args: argparse.Namespace) -> dict[str, Any]:
     telemetry, task_kwargs, skipped = _set_up(mode, args)
     if skipped:
         return {"mode": mode, "skipped": skipped}
+    if args.warmup_chunks:  # a server runs many sessions: measure warm ones, not first-use costs
+        _session(bot, 1, args.warmup_chunks, f"warm-up-{mode}", args, task_kwargs)
+        if telemetry:
+            telemetry.flush()
+            telemetry.reset_counts()
     profiler = None
     if args.profile_out:
         import cProfile
 
         profiler = cProfile.Profile()
-    gc.collect()
-    wall0, cpu0, main0 = time.perf_counter(), time.process_time(), time.thread_time()
-    if profiler:
-        profiler.enable()
-    results = [
-        asyncio.run(
-            bot.run_bot(
-                turns=args.turns,
-                interrupt_turn=None,
-                chunks_per_utterance=args.chunks,
-                realtime=False,
-                conversation_id=f"bench-{mode}-{session}",
-                timeout=args.child_timeout,  # under valgrind (instructions.py) a session runs ~30x slower
-                enable_metrics=True,
-                task_kwargs=task_kwargs,
-            )
-        )
-        for session in range(args.sessions)
-    ]
+    results, cpus, mains, walls = [], [], [], []
+    frames_before = _frames_processed() or 0
+    for session in range(args.sessions):
+        gc.collect()
+        wall0, cpu0, main0 = time.perf_counter(), time.process_time(), time.thread_time()
+        if profiler:
+            profiler.enable()
+        results.append(_session(bot, args.turns, args.chunks, f"bench-{mode}-{session}", args, task_kwargs))
+        if profiler:
+            profiler.disable()
+        cpus.append(time.process_time() - cpu0)
+        mains.append(time.thread_time() - main0)
+        walls.append(time.perf_counter() - wall0)
+    cpu0 = time.process_time()
     if telemetry:
         telemetry.flush()
+    flush = (time.process_time() - cpu0) / args.sessions  # the last spans and metrics, shared out
     if profiler:
-        profiler.disable()
         profiler.dump_stats(args.profile_out)
-    cpu, wall, main_cpu = time.process_time() - cpu0, time.perf_counter() - wall0, time.thread_time() - main0
     usage = resource.getrusage(resource.RUSAGE_SELF)
     out = {
         "mode": mode,
-        "cpu_s": cpu,
-        "main_thread_cpu_s": main_cpu,
-        "wall_s": wall,
+        # per session: the median over this child's sessions (a pause of the machine in one
+        # session does not move it), plus its share of the final flush
+        "cpu_s": statistics.median(cpus) + flush,
+        "main_thread_cpu_s": statistics.median(mains) + flush,
+        "wall_s": statistics.median(walls),
+        "session_cpu_s": cpus,
         "process_cpu_s": usage.ru_utime + usage.ru_stime,
         "peak_rss_mb": usage.ru_maxrss / 1024,  # kB on Linux
         "mic_chunks": sum(result.audio_chunks_in for result in results),
         "audio_frames_out": sum(result.audio_frames_out for result in results),
-        "frames_processed": _frames_processed(),
+        "sessions": args.sessions,
+        "frames_processed": (_frames_processed() or 0) - frames_before,
         "problems": [problem for result in results for problem in _check(result, args.turns)],
         **(telemetry.counts() if telemetry else {"spans": 0}),
     }
@@ -463,6 +494,10 @@ def _spawn(
         str(args.metric_interval_ms),
         "--sessions",
         str(args.sessions),
+        "--warmup-chunks",
+        str(args.warmup_chunks),
+        "--cpu",
+        args.cpu,
         *extra,
     ]
     proc = subprocess.run(
@@ -525,9 +560,9 @@ def _table(runs: dict[str, list[dict[str, Any]]], modes: list[str]) -> str:
     base = {r["round"]: r for r in runs.get("baseline", []) if "cpu_s" in r}
     default = {r["round"]: r for r in runs.get("default", []) if "cpu_s" in r}
     lines = [
-        "| mode | CPU s | CPU vs baseline | main-thread CPU vs baseline | wall s | peak RSS MB | spans "
-        "| µs CPU per extra span | notes |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| mode | CPU s | CPU vs baseline | ratio of median CPU | main-thread CPU vs baseline | wall s "
+        "| peak RSS MB | spans | µs CPU per extra span | notes |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for mode in modes:
         ok = [r for r in runs.get(mode, []) if "cpu_s" in r]
@@ -535,7 +570,7 @@ def _table(runs: dict[str, list[dict[str, Any]]], modes: list[str]) -> str:
             {r.get("skipped") or r.get("failed", "")[:120] for r in runs.get(mode, []) if "cpu_s" not in r}
         )
         if not ok:
-            lines.append(f"| {mode} | - | - | - | - | - | - | - | {'; '.join(notes) or 'no run'} |")
+            lines.append(f"| {mode} | - | - | - | - | - | - | - | - | {'; '.join(notes) or 'no run'} |")
             continue
 
         def ratios(key: str, runs_: list[dict[str, Any]] = ok) -> list[float]:
@@ -552,13 +587,14 @@ def _table(runs: dict[str, list[dict[str, Any]]], modes: list[str]) -> str:
         if mode == "frame_spans" and default:
             costs = [
                 (r["cpu_s"] - default[r["round"]]["cpu_s"])
-                / (r["spans"] - default[r["round"]]["spans"])
+                / ((r["spans"] - default[r["round"]]["spans"]) / r.get("sessions", 1))
                 * 1e6
                 for r in ok
                 if r["round"] in default and r["spans"] > default[r["round"]]["spans"]
             ]
             per_span = f"{_median(costs):.0f}" if costs else "-"
         dropped = [r["spans"] - r.get("spans_exported", r["spans"]) for r in ok]
+        spans = _median([r["spans"] / r.get("sessions", 1) for r in ok])
         if any(dropped):
             note.append(f"BatchSpanProcessor dropped up to {max(dropped)} spans")
         bad = [p for r in ok for p in r.get("problems", [])]
@@ -566,13 +602,16 @@ def _table(runs: dict[str, list[dict[str, Any]]], modes: list[str]) -> str:
             note.append("PROBLEMS: " + "; ".join(sorted(set(bad))[:3]))
         note += notes
 
+        base_cpus = [r["cpu_s"] for r in base.values()]
+        of_medians = f"{_median(cpus) / _median(base_cpus):.3f}" if base_cpus else "-"
+
         def fmt(values: list[float]) -> str:
             return f"{_median(values):.3f}" if values else "-"
 
         lines.append(
-            f"| {mode} | {_median(cpus):.2f} | {fmt(cpu_ratios)} | {fmt(main_ratios)} | "
+            f"| {mode} | {_median(cpus):.2f} | {fmt(cpu_ratios)} | {of_medians} | {fmt(main_ratios)} | "
             f"{_median([r['wall_s'] for r in ok]):.2f} | {_median([r['peak_rss_mb'] for r in ok]):.0f} | "
-            f"{_median([r['spans'] for r in ok]):.0f} | {per_span} | {'; '.join(note)} |"
+            f"{spans:.0f} | {per_span} | {'; '.join(note)} |"
         )
     return "\n".join(lines)
 
@@ -619,11 +658,13 @@ def run_table(args: argparse.Namespace) -> dict[str, Any]:
     print()
     print(_table(runs, modes))
     print(
-        "\nCPU: process_time() of the child (all threads) around the session and the final flush of spans "
-        "and metrics; main-thread CPU: thread_time() of the event-loop thread, where the hooks run. "
-        "Ratios: median of per-round ratios to the same round's baseline. Peak RSS: ru_maxrss of the "
-        "child (imports included). µs per extra span: (frame_spans - default CPU) / (frame_spans - default "
-        "spans), same round."
+        "\nCPU: process_time() of the child (all threads) per measured session, the median of the child's "
+        "sessions, plus its share of the final flush of spans and metrics; every child runs on one CPU "
+        "(--cpu) after a warm-up session (--warmup-chunks). Main-thread CPU: thread_time() of the "
+        "event-loop thread, where the hooks run. CPU vs baseline: median of per-round ratios to the same "
+        "round's baseline; ratio of median CPU: median CPU of the mode over median CPU of baseline. Peak "
+        "RSS: ru_maxrss of the child (imports included). µs per extra span: (frame_spans - default CPU) / "
+        "(frame_spans - default spans per session), same round."
     )
     first = {m: next((r for r in runs[m] if "cpu_s" in r), None) for m in modes}
     print("\nWhat one run of each mode produced:")
@@ -856,6 +897,17 @@ def run_sample(args: argparse.Namespace) -> None:
     )
 
 
+def _default_cpu() -> str:
+    return str(max(os.sched_getaffinity(0))) if hasattr(os, "sched_getaffinity") else "all"
+
+
+def _cpu(text: str) -> str:
+    allowed = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if text == "all" or (text.isdigit() and int(text) in allowed):
+        return text
+    raise argparse.ArgumentTypeError(f"--cpu: expected 'all' or one of the CPUs {allowed}, got {text!r}")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds (default 5)")
@@ -863,7 +915,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--turns", type=int, default=5)
     ap.add_argument("--chunks", type=int, default=2000, help="20 ms mic chunks per utterance")
     ap.add_argument("--metric-interval-ms", type=int, default=1000, help="periodic metric reader interval")
-    ap.add_argument("--sessions", type=int, default=1, help="sessions per child, one after another")
+    ap.add_argument(
+        "--sessions", type=int, default=3, help="measured sessions per child; it reports their median"
+    )
+    ap.add_argument(
+        "--warmup-chunks",
+        type=int,
+        default=200,
+        help="a 1-turn warm-up session of this many chunks before the measured one (0: none)",
+    )
+    ap.add_argument(
+        "--cpu",
+        type=_cpu,
+        default=_default_cpu(),
+        help="the CPU each child runs on, or 'all' to let it float (default: the last CPU this process may use)",
+    )
     ap.add_argument("--child-timeout", type=float, default=600)
     ap.add_argument("--json", help="also write the raw results to this file")
     ap.add_argument("--long", action="store_true", help="run the long session instead of the table")

@@ -19,11 +19,18 @@ class Service(Base):
         return f"own {frame}"
 
 
+class Internal(Base):
+    """Stands for an element the per-frame hook should not reach (Pipecat's pipeline source and sink)."""
+
+
+PARAMETERS = ("self", "frame")
+
+
 def counting(seen: list[str]):
     def make(original):
-        def hooked(self, frame, *args, **kwargs):
+        def hooked(self, frame):
             seen.append(frame)
-            return original(self, frame, *args, **kwargs)
+            return original(self, frame)
 
         return hooked
 
@@ -34,9 +41,9 @@ def test_patch_calls_through_and_undo_restores_own_and_inherited_methods():
     seen: list[str] = []
     before = dict(vars(Service))
     hooks = Hooks()
-    hooks.patch(Service, "push", counting(seen))  # inherited from Base
-    hooks.patch(Service, "own", counting(seen))
-    hooks.patch(Service, "missing", counting(seen), "Service.missing")
+    hooks.patch(Service, "push", counting(seen), PARAMETERS)  # inherited from Base
+    hooks.patch(Service, "own", counting(seen), PARAMETERS)
+    hooks.patch(Service, "missing", counting(seen), PARAMETERS, "Service.missing")
 
     assert asyncio.run(Service().push("a")) == "base a"
     assert asyncio.run(Service().own("b")) == "own b"
@@ -53,7 +60,7 @@ def test_patch_calls_through_and_undo_restores_own_and_inherited_methods():
 def test_undo_leaves_a_wrapper_installed_on_top_of_ours():
     seen: list[str] = []
     hooks = Hooks()
-    hooks.patch(Service, "own", counting(seen))
+    hooks.patch(Service, "own", counting(seen), PARAMETERS)
     theirs = wrapt.wrap_function_wrapper(Service, "own", lambda wrapped, instance, args, kwargs: wrapped(*args))
     try:
         hooks.unwrap_all()
@@ -62,3 +69,24 @@ def test_undo_leaves_a_wrapper_installed_on_top_of_ours():
     finally:
         Service.own = Service.own.__wrapped__.__wrapped__  # type: ignore[attr-defined]
     assert not hasattr(Service.own, "__wrapped__")
+
+
+def test_a_method_with_other_parameters_is_not_hooked_and_is_reported():
+    hooks = Hooks()
+    hooks.patch(Service, "own", counting([]), ("self", "frame", "direction"), "Service.own")
+    assert "own" in vars(Service) and not hasattr(Service.own, "__wrapped__")
+    assert hooks.missing == ["Service.own (its parameters changed)"]
+
+
+def test_an_exempt_subclass_keeps_the_original_and_undo_removes_the_pin():
+    seen: list[str] = []
+    hooks = Hooks()
+    hooks.exempt(Internal, "push")
+    hooks.patch(Base, "push", counting(seen), PARAMETERS)
+    try:
+        assert asyncio.run(Internal().push("a")) == "base a"
+        assert asyncio.run(Service().push("b")) == "base b"
+        assert seen == ["b"]  # the exempt subclass never reached the hook
+    finally:
+        hooks.unwrap_all()
+    assert "push" not in vars(Internal) and not hasattr(Base.push, "__wrapped__")

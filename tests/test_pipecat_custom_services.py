@@ -159,3 +159,22 @@ async def test_own_spans_inside_an_element_nest_under_the_turn(instrument):
     (turn,) = otel.spans("conversation.turn")
     assert step.parent.span_id == turn.context.span_id
     assert rt.current_session() is None  # only for the length of the run
+
+
+async def test_a_processor_run_twice_reports_to_each_run(instrument):
+    otel = instrument()
+    stt = StreamingSTT(sample_rate=16000)
+    await _run([stt], _utterance())
+    assert not [v for v in vars(stt) if v.startswith("_otel")]  # the run took its state back
+    await _run([stt], _utterance())
+
+    runs = otel.spans("pipeline.run")
+    spans = otel.spans("speech_to_text")
+    assert len(runs) == len(spans) == 2
+    assert sorted(s.context.trace_id for s in spans) == sorted(r.context.trace_id for r in runs)
+    frames_seen = {
+        p.attributes["message.type"]: p.value
+        for p in otel.points("realtime_ai.frames")
+        if p.attributes["pipeline.element"] == "StreamingSTT"
+    }
+    assert frames_seen["InputAudioRawFrame"] == 2 * 50

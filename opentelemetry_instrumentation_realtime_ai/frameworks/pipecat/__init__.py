@@ -3,7 +3,8 @@
 Hooks (see ../shared/reference/pipecat-hooks.md for why these; the two per-frame ones are plain
 functions rather than wrapt wrappers, for speed):
 - ``PipelineWorker.run`` (1.3+) or ``PipelineTask.run``: the session;
-- ``FrameProcessor.__process_frame``: the one dispatcher of every element's frames;
+- ``FrameProcessor.__process_frame``: the one dispatcher of every element's frames (not for
+  Pipecat's pipeline sources and sinks, which only forward them);
 - ``push_frame`` and ``start_llm_usage_metrics`` on ``LLMService``, ``STTService``, ``TTSService``;
 - ``SmallWebRTCConnection`` and the WebSocket transports' event handlers.
 A hook this Pipecat version lacks is skipped with one warning: fewer spans, never an error.
@@ -27,6 +28,15 @@ from . import pipeline, transports
 
 _log = logging.getLogger(__name__)
 _hooks = Hooks()
+_DISPATCHER = "_FrameProcessor__process_frame"
+# Pipecat's own plumbing inside a pipeline: they only forward frames (a fifth of all frame hops),
+# and their names in the element metrics would only be noise.
+_INTERNAL_ELEMENTS = (
+    ("pipecat.pipeline.pipeline", "PipelineSource"),
+    ("pipecat.pipeline.pipeline", "PipelineSink"),
+    ("pipecat.pipeline.sync_parallel_pipeline", "SyncParallelPipelineSource"),
+    ("pipecat.pipeline.sync_parallel_pipeline", "SyncParallelPipelineSink"),
+)
 
 
 def _class(module: str, name: str) -> type | None:
@@ -55,8 +65,15 @@ def instrument() -> None:
     )
     _hooks.wrap(worker, "run", pipeline.run_hook(pipecat_version), "PipelineWorker.run")
 
-    processor = _class("pipecat.processors.frame_processor", "FrameProcessor")
-    _hooks.patch(processor, "_FrameProcessor__process_frame", pipeline.process_frame_hook)
+    for module, name in _INTERNAL_ELEMENTS:  # before the base class is hooked
+        _hooks.exempt(_class(module, name), _DISPATCHER)
+    _hooks.patch(
+        _class("pipecat.processors.frame_processor", "FrameProcessor"),
+        _DISPATCHER,
+        pipeline.process_frame_hook,
+        pipeline.PROCESS_FRAME_PARAMETERS,
+        "FrameProcessor.__process_frame",
+    )
 
     services: list[tuple[type, str]] = []
     for module, name, operation in (
@@ -65,7 +82,9 @@ def instrument() -> None:
         ("pipecat.services.tts_service", "TTSService", attrs.OPERATION_TEXT_TO_SPEECH),
     ):
         cls = _class(module, name)
-        _hooks.patch(cls, "push_frame", pipeline.push_frame_hook, f"{name}.push_frame")
+        _hooks.patch(
+            cls, "push_frame", pipeline.push_frame_hook, pipeline.PUSH_FRAME_PARAMETERS, f"{name}.push_frame"
+        )
         if cls is not None:
             services.append((cls, operation))
     pipeline.set_service_bases(tuple(services))

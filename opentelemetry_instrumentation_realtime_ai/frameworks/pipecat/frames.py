@@ -73,13 +73,14 @@ _RULES: tuple[tuple[tuple[type, ...], int], ...] = (
     (_classes("TTSStoppedFrame"), TTS_STOPPED),
 )
 
-_kinds: dict[type, int] = {}
+KINDS: dict[type, int] = {}
+"""Each frame class seen so far and its kind: the hot paths look here first."""
 
 
 def kind_of(frame_class: type) -> int:
     """The frame's kind, cached per class so the per-frame cost is one dict lookup."""
-    kind = _kinds.get(frame_class)
+    kind = KINDS.get(frame_class)
     if kind is None:
         kind = next((k for classes, k in _RULES if classes and issubclass(frame_class, classes)), NONE)
-        _kinds[frame_class] = kind
+        KINDS[frame_class] = kind
     return kind

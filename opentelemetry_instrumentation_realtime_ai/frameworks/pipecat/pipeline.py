@@ -12,6 +12,7 @@ by observable metric instruments at collection time.
 from __future__ import annotations
 
 import contextvars
+import inspect
 import logging
 import random
 import re
@@ -37,13 +38,23 @@ _INSTANCE_NUMBER = re.compile(r"#\d+$")
 
 
 class Run:
-    """A session as Pipecat drives it: the helper ``Session`` plus the last speaking signal seen."""
+    """A session as Pipecat drives it: the helper ``Session``, the last speaking signal seen and
+    the processors that hold state for it (released when the run ends)."""
 
-    __slots__ = ("last_signal_id", "session")
+    __slots__ = ("last_signal_id", "processors", "session")
 
     def __init__(self, session: Session):
         self.session = session
         self.last_signal_id = -1
+        self.processors: list[Any] = []
+
+    def release(self) -> None:
+        """Take this run's state off its processors: a processor that runs again starts afresh."""
+        for processor in self.processors:
+            state = processor.__dict__.get(_STATE)
+            if state is not None and state.run is self:
+                del processor.__dict__[_STATE]
+        self.processors.clear()
 
 
 frame_span_ratio = 0.0
@@ -60,7 +71,9 @@ def stable_name(name: str) -> str:
 # --- element metrics, summed in place ---
 
 _element_ns: dict[tuple[str, str], list[int]] = {}
-_frame_counts: dict[tuple[str, str, str], list[int]] = {}
+# (pipeline, element class, frame class) -> [frames, what the hook does with them, their kind]:
+# every instance of an element class in same-named pipelines shares one entry.
+_frame_counts: dict[tuple[str, type, type], list[int]] = {}
 
 
 def _observe_time(options: CallbackOptions) -> list[Observation]:
@@ -71,9 +84,13 @@ def _observe_time(options: CallbackOptions) -> list[Observation]:
 
 
 def _observe_frames(options: CallbackOptions) -> list[Observation]:
+    totals: dict[tuple[str, str, str], int] = {}
+    for (pipeline, element, frame_class), entry in list(_frame_counts.items()):
+        key = (pipeline, element.__name__, frame_class.__name__)  # same-named classes: one series
+        totals[key] = totals.get(key, 0) + entry[0]
     return [
-        Observation(cell[0], {attrs.PIPELINE_NAME: p, attrs.PIPELINE_ELEMENT: e, attrs.MESSAGE_TYPE: f})
-        for (p, e, f), cell in list(_frame_counts.items())
+        Observation(count, {attrs.PIPELINE_NAME: p, attrs.PIPELINE_ELEMENT: e, attrs.MESSAGE_TYPE: f})
+        for (p, e, f), count in totals.items()
     ]
 
 
@@ -95,10 +112,10 @@ def clear_element_metrics() -> None:
     _frame_counts.clear()
 
 
-# What the frame hook does with a frame class at one element, decided on its first frame.
+# What the frame hook does with a frame class at an element class, decided on its first frame.
 _PLAIN_AUDIO = 0  # count it; time one in AUDIO_TIMING_EVERY
 _HEARD_AUDIO = 1  # the same, and an STT service adds it to the audio its request heard
-_PLAIN = 2  # count and time it
+_PLAIN = 2  # count and time it (audio too, when frame spans are on)
 _WATCHED = 3  # also a speaking signal, or a frame this element's service acts on
 
 AUDIO_TIMING_EVERY = 8
@@ -106,31 +123,36 @@ AUDIO_TIMING_EVERY = 8
 timed (and its time counted eight times); every other frame is timed."""
 
 
-class ElementState:
-    """What the frame hook keeps on one processor for one session."""
+class ElementState(dict):  # type: ignore[type-arg]
+    """What the frame hook keeps on one processor for one run: frame class -> its shared entry.
 
-    __slots__ = ("element", "entries", "name", "pipeline", "run", "service", "time")
+    A dict itself, so that the hook finds a frame's entry in one lookup.
+    """
+
+    __slots__ = ("element", "name", "pipeline", "run", "service", "time")
 
     def __init__(self, processor: Any, run: Run, role: str | None):
+        super().__init__()
         self.run = run
         self.name = getattr(processor, "name", None) or type(processor).__name__
-        self.element = type(processor).__name__
+        self.element = type(processor)
         self.pipeline = run.session.metric_name
-        self.time = _element_ns.setdefault((self.pipeline, self.element), [0])
-        # frame class -> (its shared frame-count cell, what to do, its kind)
-        self.entries: dict[type, tuple[list[int], int, int]] = {}
+        self.time = _element_ns.setdefault((self.pipeline, self.element.__name__), [0])
         self.service = ServiceState(processor, role, run.session) if role else None
 
-    def entry(self, frame_class: type) -> tuple[list[int], int, int]:
-        kind = fk.kind_of(frame_class)
-        if kind == fk.AUDIO_IN and self.service is not None and kind in self.service.receives:
-            action = _HEARD_AUDIO
-        elif kind in fk.SIGNALS or (self.service is not None and kind in self.service.receives):
-            action = _WATCHED
-        else:
-            action = _PLAIN_AUDIO if kind in fk.AUDIO else _PLAIN
-        cell = _frame_counts.setdefault((self.pipeline, self.element, frame_class.__name__), [0])
-        entry = self.entries[frame_class] = (cell, action, kind)
+    def entry(self, frame_class: type) -> list[int]:
+        entry = _frame_counts.get((self.pipeline, self.element, frame_class))
+        if entry is None:
+            kind = fk.kind_of(frame_class)
+            received = self.service is not None and kind in self.service.receives
+            if kind in fk.AUDIO and not frame_span_ratio:
+                action = _HEARD_AUDIO if received else _PLAIN_AUDIO
+            elif received or kind in fk.SIGNALS:
+                action = _WATCHED
+            else:
+                action = _PLAIN
+            entry = _frame_counts.setdefault((self.pipeline, self.element, frame_class), [0, action, kind])
+        self[frame_class] = entry
         return entry
 
 
@@ -159,6 +181,7 @@ def element_state(processor: Any, run: Run) -> ElementState:
     if state is None or state.run is not run:
         state = ElementState(processor, run, role_of(type(processor)))
         processor.__dict__[_STATE] = state
+        run.processors.append(processor)
     return state
 
 
@@ -200,39 +223,41 @@ def _frame_span(state: ElementState, frame: Any) -> Any:
     )
 
 
+PROCESS_FRAME_PARAMETERS = ("self", "frame", "direction", "callback")
+
+
 def process_frame_hook(original: Any) -> Any:
     """Replaces ``FrameProcessor.__process_frame``, the one dispatcher every element's frames go through.
 
     The hottest path of the package (every frame through every element): a plain function that
     counts the frame and hands back Pipecat's own coroutine, or a timing coroutine around it when
-    this frame's processing time is measured or the frame means something to a session.
+    this frame's processing time is measured or the frame means something to a session. Once a
+    processor holds state for the run, that is two dict lookups and an addition; the run's
+    context variable is read only on a processor's first frame (the run takes its state off
+    its processors when it ends).
     """
     current = CURRENT.get
     every = AUDIO_TIMING_EVERY - 1  # a mask: AUDIO_TIMING_EVERY is a power of two
 
-    def process_frame(self: Any, frame: Any, *args: Any, **kwargs: Any) -> Any:
-        run = current()
-        if run is None:
-            return original(self, frame, *args, **kwargs)
+    def process_frame(self: Any, frame: Any, direction: Any, callback: Any) -> Any:
         state = self.__dict__.get(_STATE)
-        if state is None or state.run is not run:
-            state = _element_state(self, run)
+        if state is None:
+            run = current()
+            state = _element_state(self, run) if run is not None else None
             if state is None:
-                return original(self, frame, *args, **kwargs)
-        entry = state.entries.get(frame.__class__)
+                return original(self, frame, direction, callback)
+        entry = state.get(frame.__class__)
         if entry is None:
             entry = _entry(state, frame.__class__)
             if entry is None:
-                return original(self, frame, *args, **kwargs)
-        cell = entry[0]
-        cell[0] += 1
+                return original(self, frame, direction, callback)
+        count = entry[0] = entry[0] + 1
         action = entry[1]
-        if action <= _HEARD_AUDIO and cell[0] & every and not frame_span_ratio:
+        if action <= _HEARD_AUDIO and count & every:
             if action:
                 state.service.heard(frame)
-            return original(self, frame, *args, **kwargs)
-        weight, token, span = _observe(run, state, entry, frame)
-        return _timed(state, weight, token, span, original(self, frame, *args, **kwargs))
+            return original(self, frame, direction, callback)
+        return _observed(state, action, entry[2], frame, original(self, frame, direction, callback))
 
     return process_frame
 
@@ -241,22 +266,19 @@ _element_state = guarded(element_state)
 _entry = guarded(ElementState.entry)
 
 
-def _observe(
-    run: Run, state: ElementState, entry: tuple[list[int], int, int], frame: Any
-) -> tuple[int, object | None, Any]:
-    """The frames that are not plain traffic: (time weight, context token, frame span)."""
-    _, action, kind = entry
+def _observed(state: ElementState, action: int, kind: int, frame: Any, processing: Any) -> Any:
+    """The frames that are not plain traffic: timed, and acted on when they mean something."""
     token = span = None
     if action == _WATCHED or action == _HEARD_AUDIO:
         if kind in fk.SIGNALS:
-            _on_signal(run, kind, frame)
+            _on_signal(state.run, kind, frame)
         service = state.service
         if service is not None and kind in service.receives:
             token = _service_received(service, kind, frame)
     if frame_span_ratio and random.random() < frame_span_ratio:
         span = _frame_span(state, frame)
-    weight = AUDIO_TIMING_EVERY if action <= _HEARD_AUDIO and not frame_span_ratio else 1
-    return weight, token, span
+    weight = AUDIO_TIMING_EVERY if action <= _HEARD_AUDIO else 1
+    return _timed(state, weight, token, span, processing)
 
 
 async def _timed(state: ElementState, weight: int, token: object | None, span: Any, processing: Any) -> Any:
@@ -276,26 +298,31 @@ def _end_span(span: Any) -> None:
     span.end()
 
 
+PUSH_FRAME_PARAMETERS = ("self", "frame", "direction")
+
+
 def push_frame_hook(original: Any) -> Any:
     """Replaces ``push_frame`` of the service base classes: what a service pushes ends or feeds its request.
 
     A plain function returning Pipecat's coroutine: the push itself is not delayed or re-wrapped.
+    Most pushes are the audio every service passes along; one dict lookup lets them through.
     """
     current = CURRENT.get
+    kinds = fk.KINDS
+    downstream = inspect.signature(original).parameters["direction"].default
 
-    def push_frame(self: Any, *args: Any, **kwargs: Any) -> Any:
-        run = current()
-        if run is not None:
-            frame = args[0] if args else kwargs.get("frame")
-            kind = fk._kinds.get(frame.__class__)
-            if kind is None:
-                kind = fk.kind_of(frame.__class__)
-            if kind in PUSHED:  # not the audio every service passes along
+    def push_frame(self: Any, frame: Any, direction: Any = downstream) -> Any:
+        kind = kinds.get(frame.__class__)
+        if kind is None:
+            kind = fk.kind_of(frame.__class__)
+        if kind in PUSHED:
+            run = current()
+            if run is not None:
                 state = self.__dict__.get(_STATE)
                 service = state.service if state is not None and state.run is run else None
                 if service is None or kind in service.pushes:
                     _service_pushed(self, run, kind, frame)
-        return original(self, *args, **kwargs)
+        return original(self, frame, direction)
 
     return push_frame
 
@@ -344,6 +371,7 @@ def run_hook(framework_version: str):
             otel_context.detach(context_token)
             reset_current_session(session_token)
             CURRENT.reset(run_token)
+            guarded(run.release)()
         guarded(run.session.end)()
         return result
 

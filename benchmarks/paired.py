@@ -1,0 +1,133 @@
+#!/usr/bin/env python
+"""The instrumentation's own CPU cost, measured in one process by alternating sessions (issue 6).
+
+``overhead.py`` runs each mode in a fresh process, as the issue asks; on a small shared VM, CPU
+seconds then differ by 5-10 % from one process to the next for the same work (where a process's
+memory lands matters as much as what it runs), so a few-percent cost needs many rounds to show.
+Here one process, on one CPU, runs the same session again and again and switches the mode in
+between, rotating the order every round:
+
+- ``sdk_only``: the SDK providers of ``default`` (a ``TracerProvider`` with a ``BatchSpanProcessor``,
+  a ``MeterProvider`` with a periodic reader, both into discarding exporters), nothing instrumented:
+  the reference, so that the ratios are the package's own cost;
+- ``default``: the same providers, ``RealtimeAIInstrumentor().instrument(...)`` before the session
+  and ``uninstrument()`` after it;
+- ``sdk_disabled``: the same with ``OTEL_SDK_DISABLED=true`` while it instruments.
+
+Every session gets fresh providers (a meter provider keeps the callbacks of every instrument ever
+created on it). CPU is ``time.process_time()`` around the session and the flush of its spans and
+metrics. Each mode has a warm-up session first. The table shows, per mode, the median CPU and the
+median and interquartile range of its per-round ratio to ``sdk_only``.
+
+Usage::
+
+    python benchmarks/paired.py                # 20 rounds of the 5-turn session, about 5 min
+    python benchmarks/paired.py --rounds 40 --turns 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import statistics
+import sys
+import time
+from typing import Any
+
+import overhead  # this directory
+
+MODES = ("sdk_only", "default", "sdk_disabled")
+
+
+def _one(mode: str, bot: Any, args: argparse.Namespace, turns: int, chunks: int) -> float:
+    """One session in ``mode``; its CPU seconds."""
+    from opentelemetry_instrumentation_realtime_ai import RealtimeAIInstrumentor
+
+    telemetry = overhead._Telemetry(args.metric_interval_ms)
+    instrumentor = RealtimeAIInstrumentor() if mode != "sdk_only" else None
+    if mode == "sdk_disabled":
+        os.environ["OTEL_SDK_DISABLED"] = "true"
+    try:
+        if instrumentor:
+            instrumentor.instrument(
+                tracer_provider=telemetry.tracer_provider, meter_provider=telemetry.meter_provider
+            )
+        gc.collect()
+        cpu0 = time.process_time()
+        result = overhead._session(bot, turns, chunks, f"paired-{mode}", args, {})
+        telemetry.flush()
+        cpu = time.process_time() - cpu0
+    finally:
+        if instrumentor:
+            instrumentor.uninstrument()
+        os.environ.pop("OTEL_SDK_DISABLED", None)
+        telemetry.shutdown()
+    problems = overhead._check(result, turns)
+    if problems:
+        raise SystemExit(f"{mode} session went wrong: {problems}")
+    return cpu
+
+
+def _quartiles(values: list[float]) -> tuple[float, float]:
+    if len(values) < 2:
+        return values[0], values[0]
+    q = statistics.quantiles(values, n=4)
+    return q[0], q[2]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--rounds", type=int, default=20)
+    ap.add_argument("--modes", default=",".join(MODES), help=f"comma-separated subset of {','.join(MODES)}")
+    ap.add_argument("--turns", type=int, default=5)
+    ap.add_argument("--chunks", type=int, default=2000, help="20 ms mic chunks per utterance")
+    ap.add_argument("--metric-interval-ms", type=int, default=1000, help="periodic metric reader interval")
+    ap.add_argument(
+        "--cpu", type=overhead._cpu, default=overhead._default_cpu(), help="the CPU to run on, or 'all'"
+    )
+    ap.add_argument("--child-timeout", type=float, default=600, help="longest a session may take (s)")
+    args = ap.parse_args(argv)
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    if "sdk_only" not in modes or set(modes) - set(MODES):
+        ap.error(f"--modes: a subset of {', '.join(MODES)} that includes sdk_only (the reference)")
+    for name in overhead._SCRUBBED_ENV:
+        os.environ.pop(name, None)
+    overhead._pin(args.cpu)
+    sys.path.insert(0, str(overhead.DEMO))
+    import bot  # the demo app: imports Pipecat
+
+    bot.configure_logging("WARNING")
+    print(overhead.machine())
+    print(
+        f"Workload: demo bot, {args.turns} turns x {args.chunks} chunks of 20 ms, realtime=False; "
+        f"{args.rounds} rounds x {len(modes)} modes alternating in one process on CPU {args.cpu}\n",
+        flush=True,
+    )
+    for mode in modes:  # warm-up
+        _one(mode, bot, args, 1, 200)
+    cpu: dict[str, list[float]] = {m: [] for m in modes}
+    started = time.monotonic()
+    for round_ in range(args.rounds):
+        order = modes[round_ % len(modes) :] + modes[: round_ % len(modes)]
+        for mode in reversed(order) if round_ % 2 else order:
+            cpu[mode].append(_one(mode, bot, args, args.turns, args.chunks))
+        print(
+            f"  round {round_ + 1}/{args.rounds} "
+            + " ".join(f"{m} {cpu[m][-1]:.2f}s" for m in modes)
+            + f"  [{time.monotonic() - started:.0f}s]",
+            flush=True,
+        )
+    print("\n| mode | CPU s (median) | CPU vs sdk_only (median of rounds) | interquartile range |")
+    print("|---|---:|---:|---|")
+    for mode in modes:
+        ratios = [mine / ref for mine, ref in zip(cpu[mode], cpu["sdk_only"], strict=True)]
+        low, high = _quartiles(ratios)
+        print(
+            f"| {mode} | {statistics.median(cpu[mode]):.2f} | {statistics.median(ratios):.3f} | {low:.3f}-{high:.3f} |"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -71,9 +71,10 @@ def stable_name(name: str) -> str:
 # --- element metrics, summed in place ---
 
 _element_ns: dict[tuple[str, str], list[int]] = {}
-# (pipeline, element class, frame class) -> [frames, what the hook does with them, their kind]:
-# every instance of an element class in same-named pipelines shares one entry.
-_frame_counts: dict[tuple[str, type, type], list[int]] = {}
+# (pipeline, element, frame class name, what the hook does with them, their kind) -> [frames,
+# what..., kind]: shared by every instance of the element in same-named pipelines. Keyed by names,
+# not classes, so that classes made on the fly cannot grow it without bound.
+_frame_counts: dict[tuple[str, str, str, int, int], list[int]] = {}
 
 
 def _observe_time(options: CallbackOptions) -> list[Observation]:
@@ -85,8 +86,8 @@ def _observe_time(options: CallbackOptions) -> list[Observation]:
 
 def _observe_frames(options: CallbackOptions) -> list[Observation]:
     totals: dict[tuple[str, str, str], int] = {}
-    for (pipeline, element, frame_class), entry in list(_frame_counts.items()):
-        key = (pipeline, element.__name__, frame_class.__name__)  # same-named classes: one series
+    for (pipeline, element, frame_class, _, _), entry in list(_frame_counts.items()):
+        key = (pipeline, element, frame_class)
         totals[key] = totals.get(key, 0) + entry[0]
     return [
         Observation(count, {attrs.PIPELINE_NAME: p, attrs.PIPELINE_ELEMENT: e, attrs.MESSAGE_TYPE: f})
@@ -135,24 +136,22 @@ class ElementState(dict):  # type: ignore[type-arg]
         super().__init__()
         self.run = run
         self.name = getattr(processor, "name", None) or type(processor).__name__
-        self.element = type(processor)
+        self.element = type(processor).__name__
         self.pipeline = run.session.metric_name
-        self.time = _element_ns.setdefault((self.pipeline, self.element.__name__), [0])
+        self.time = _element_ns.setdefault((self.pipeline, self.element), [0])
         self.service = ServiceState(processor, role, run.session) if role else None
 
     def entry(self, frame_class: type) -> list[int]:
-        entry = _frame_counts.get((self.pipeline, self.element, frame_class))
-        if entry is None:
-            kind = fk.kind_of(frame_class)
-            received = self.service is not None and kind in self.service.receives
-            if kind in fk.AUDIO and not frame_span_ratio:
-                action = _HEARD_AUDIO if received else _PLAIN_AUDIO
-            elif received or kind in fk.SIGNALS:
-                action = _WATCHED
-            else:
-                action = _PLAIN
-            entry = _frame_counts.setdefault((self.pipeline, self.element, frame_class), [0, action, kind])
-        self[frame_class] = entry
+        kind = fk.kind_of(frame_class)
+        received = self.service is not None and kind in self.service.receives
+        if kind in fk.AUDIO and not frame_span_ratio:
+            action = _HEARD_AUDIO if received else _PLAIN_AUDIO
+        elif received or kind in fk.SIGNALS:
+            action = _WATCHED
+        else:
+            action = _PLAIN
+        key = (self.pipeline, self.element, frame_class.__name__, action, kind)
+        entry = self[frame_class] = _frame_counts.setdefault(key, [0, action, kind])
         return entry
 
 

@@ -22,10 +22,15 @@ reports medians:
 - ``openinference``: ``openinference-instrumentation-pipecat`` into the same SDK provider
   (skipped with a note when it is not installed).
 
-Measured inside each child: CPU seconds (``time.process_time()``, all threads, around the
-session plus the final flush of spans and metrics), wall seconds, peak RSS (``ru_maxrss``,
-whole process), whole-process CPU (``getrusage``, imports included) and spans produced
-(a counting span processor; the discarding exporter also counts what reached it).
+Each child runs on one CPU (``--cpu``; the demo's threads, the local LLM server's included, then
+take turns instead of handing the GIL back and forth between two cores, which made the same
+session's CPU time vary by 20-30 %), runs a short warm-up session (a server runs many sessions:
+first-use costs are not per-session costs), then ``--sessions`` measured sessions. Measured inside
+each child: CPU seconds per session (``time.process_time()``, all threads; the child reports the
+median of its sessions plus its share of the final flush of spans and metrics), wall seconds,
+peak RSS (``ru_maxrss``, whole process), whole-process CPU (``getrusage``, imports included) and
+spans produced (a counting span processor; the discarding exporter also counts what reached it).
+``paired.py`` measures the package's own cost more precisely, alternating sessions in one process.
 
 ``--long`` runs one long session instead (default: 500 turns of 200 chunks, ~107,500 mic
 chunks) in ``default`` mode and samples RSS, live objects (all, SDK spans, this package's) and
@@ -36,7 +41,7 @@ py-spy and prints the share of busy samples in this package's code (the direct m
 
 Usage::
 
-    python benchmarks/overhead.py                 # the table (5 rounds x 7 modes, ~7 min on 2 cores)
+    python benchmarks/overhead.py                 # the table (5 rounds x 7 modes, ~9 min)
     python benchmarks/overhead.py --rounds 3 --modes baseline,default,frame_spans
     python benchmarks/overhead.py --long          # the long session (~4 min)
     python benchmarks/overhead.py --profile default
@@ -916,7 +921,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--chunks", type=int, default=2000, help="20 ms mic chunks per utterance")
     ap.add_argument("--metric-interval-ms", type=int, default=1000, help="periodic metric reader interval")
     ap.add_argument(
-        "--sessions", type=int, default=3, help="measured sessions per child; it reports their median"
+        "--sessions", type=int, default=2, help="measured sessions per child; it reports their median"
     )
     ap.add_argument(
         "--warmup-chunks",

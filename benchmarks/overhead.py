@@ -353,7 +353,7 @@ def _package_state_sizes() -> dict[str, int]:
     return {
         "element_ns": len(pipeline._element_ns),
         "frame_counts": len(pipeline._frame_counts),
-        "frame_kinds": len(frames._kinds),
+        "frame_kinds": len(frames.KINDS),
         "roles": len(pipeline._roles),
     }
 

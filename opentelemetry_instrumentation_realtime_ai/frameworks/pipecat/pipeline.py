@@ -71,9 +71,10 @@ def stable_name(name: str) -> str:
 # --- element metrics, summed in place ---
 
 _element_ns: dict[tuple[str, str], list[int]] = {}
-# (pipeline, element, frame class name, what the hook does with them, their kind) -> [frames,
-# what..., kind]: shared by every instance of the element in same-named pipelines. Keyed by names,
-# not classes, so that classes made on the fly cannot grow it without bound.
+# (pipeline, element, frame class name, action, kind) -> [frames, action, kind], where the action
+# is what the frame hook does with such frames: shared by every instance of the element in
+# same-named pipelines. Keyed by names, not classes, so that classes made on the fly cannot grow
+# it without bound.
 _frame_counts: dict[tuple[str, str, str, int, int], list[int]] = {}
 
 

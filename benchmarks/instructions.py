@@ -118,11 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     modes = overhead.parse_modes(args.modes)
     if shutil.which("valgrind") is None:
         ap.error("valgrind is not installed (Debian/Ubuntu: apt install valgrind)")
-    print(overhead.machine())
-    print(
-        f"Workload: demo bot, {args.turns} turns x {args.chunks} chunks of 20 ms, realtime=False; instructions "
-        f"counted by valgrind cachegrind, PYTHONHASHSEED=0; {args.repeat} repeats\n",
-        flush=True,
+    overhead.print_header(
+        args, f"instructions counted by valgrind cachegrind, PYTHONHASHSEED=0; {args.repeat} repeats"
     )
     with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(args.jobs) as pool:
         jobs = {

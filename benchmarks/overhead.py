@@ -621,6 +621,15 @@ def _table(runs: dict[str, list[dict[str, Any]]], modes: list[str]) -> str:
     return "\n".join(lines)
 
 
+def print_header(args: argparse.Namespace, method: str) -> None:
+    """The machine and the workload, above every table of these scripts."""
+    print(machine())
+    print(
+        f"Workload: demo bot, {args.turns} turns x {args.chunks} chunks of 20 ms, realtime=False; {method}\n",
+        flush=True,
+    )
+
+
 def parse_modes(text: str) -> list[str]:
     """The ``--modes`` list, or an error naming the accepted modes."""
     modes = [m.strip() for m in text.split(",") if m.strip()]
@@ -632,12 +641,7 @@ def parse_modes(text: str) -> list[str]:
 
 def run_table(args: argparse.Namespace) -> dict[str, Any]:
     modes = parse_modes(args.modes)
-    print(machine())
-    print(
-        f"Workload: demo bot, {args.turns} turns x {args.chunks} chunks of 20 ms, realtime=False; "
-        f"{args.rounds} rounds x {len(modes)} modes, each run in a fresh process\n",
-        flush=True,
-    )
+    print_header(args, f"{args.rounds} rounds x {len(modes)} modes, each run in a fresh process")
     runs: dict[str, list[dict[str, Any]]] = {m: [] for m in modes}
     started = time.monotonic()
     for round_ in range(args.rounds):

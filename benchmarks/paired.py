@@ -98,11 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     import bot  # the demo app: imports Pipecat
 
     bot.configure_logging("WARNING")
-    print(overhead.machine())
-    print(
-        f"Workload: demo bot, {args.turns} turns x {args.chunks} chunks of 20 ms, realtime=False; "
-        f"{args.rounds} rounds x {len(modes)} modes alternating in one process on CPU {args.cpu}\n",
-        flush=True,
+    overhead.print_header(
+        args, f"{args.rounds} rounds x {len(modes)} modes alternating in one process on CPU {args.cpu}"
     )
     for mode in modes:  # warm-up
         _one(mode, bot, args, 1, 200)

@@ -564,6 +564,7 @@ def _table(runs: dict[str, list[dict[str, Any]]], modes: list[str]) -> str:
     """Medians over rounds; ratios are medians of per-round ratios against that round's baseline."""
     base = {r["round"]: r for r in runs.get("baseline", []) if "cpu_s" in r}
     default = {r["round"]: r for r in runs.get("default", []) if "cpu_s" in r}
+    base_median = _median([r["cpu_s"] for r in base.values()])
     lines = [
         "| mode | CPU s | CPU vs baseline | ratio of median CPU | main-thread CPU vs baseline | wall s "
         "| peak RSS MB | spans | µs CPU per extra span | notes |",
@@ -607,8 +608,7 @@ def _table(runs: dict[str, list[dict[str, Any]]], modes: list[str]) -> str:
             note.append("PROBLEMS: " + "; ".join(sorted(set(bad))[:3]))
         note += notes
 
-        base_cpus = [r["cpu_s"] for r in base.values()]
-        of_medians = f"{_median(cpus) / _median(base_cpus):.3f}" if base_cpus else "-"
+        of_medians = f"{_median(cpus) / base_median:.3f}" if base else "-"
 
         def fmt(values: list[float]) -> str:
             return f"{_median(values):.3f}" if values else "-"

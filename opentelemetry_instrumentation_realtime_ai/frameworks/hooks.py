@@ -1,8 +1,11 @@
 """Wrapping framework methods (with wrapt, or a plain function on the per-frame path), and undoing it exactly.
 
-A method may be inherited rather than defined on the class we wrap it on (wrapping
-``LLMService.push_frame`` to see only what LLM services push); unwrapping then deletes the
-wrapper instead of pinning a copy of the inherited function on the class.
+A method may be inherited rather than defined on the class we hook (``_call_event_handler``
+on a transport class, defined on Pipecat's ``BaseObject``, which every frame processor calls
+several times per frame). The hook then calls the inherited method through ``super()`` at
+each call instead of holding the function it found: a later patch of the defining class (by
+the app, a test, another instrumentation) still takes effect, and no class ever carries a
+copy of a method it inherits. Unwrapping deletes what we put on the class.
 """
 
 from __future__ import annotations
@@ -33,12 +36,30 @@ def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
     return run
 
 
+def inherited(cls: type, method: str) -> Callable[..., Any]:
+    """A stand-in for ``cls.method`` that calls what ``cls`` inherits for it at each call."""
+    found = getattr(cls, method)
+    if inspect.iscoroutinefunction(found):
+
+        async def call_async(self: Any, *args: Any, **kwargs: Any) -> Any:
+            return await getattr(super(cls, self), method)(*args, **kwargs)
+
+        return functools.wraps(found)(call_async)
+
+    def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+        return getattr(super(cls, self), method)(*args, **kwargs)
+
+    return functools.wraps(found)(call)
+
+
 class Hooks:
     """The wrappers one framework installed, so that they can all be removed."""
 
     def __init__(self) -> None:
         self._undo: list[Callable[[], None]] = []
         self.missing: list[str] = []
+        self.installed: list[tuple[type, str, bool]] = []
+        """(class, method, whether the class defines it itself) for every hook in place."""
 
     def _found(self, cls: type | None, method: str, label: str) -> bool:
         if cls is None or not hasattr(cls, method):  # this framework version lacks it: noted, not fatal
@@ -52,7 +73,10 @@ class Hooks:
             return
         assert cls is not None
         own = method in cls.__dict__
+        if not own:
+            setattr(cls, method, inherited(cls, method))
         wrapt.wrap_function_wrapper(cls, method, wrapper)
+        self.installed.append((cls, method, own))
 
         def undo() -> None:
             if own:
@@ -81,13 +105,14 @@ class Hooks:
         if not self._found(cls, method, label):
             return
         assert cls is not None
-        original = getattr(cls, method)
+        own = cls.__dict__.get(method)
+        original = getattr(cls, method) if own is not None else inherited(cls, method)
         if tuple(inspect.signature(original).parameters) != parameters:
             self.missing.append(f"{label or method} (its parameters changed)")
             return
-        own = cls.__dict__.get(method)
         replacement = functools.wraps(original)(make(original))
         setattr(cls, method, replacement)
+        self.installed.append((cls, method, own is not None))
 
         def undo() -> None:
             if cls.__dict__.get(method) is not replacement:
@@ -99,21 +124,9 @@ class Hooks:
 
         self._undo.append(undo)
 
-    def exempt(self, cls: type | None, method: str) -> None:
-        """Pin ``cls`` to the ``method`` it inherits now, so a hook later put on a base class skips it."""
-        if cls is None or method in cls.__dict__ or not hasattr(cls, method):
-            return
-        inherited = getattr(cls, method)
-        setattr(cls, method, inherited)
-
-        def undo() -> None:
-            if cls.__dict__.get(method) is inherited:
-                delattr(cls, method)
-
-        self._undo.append(undo)
-
     def unwrap_all(self) -> None:
         for undo in reversed(self._undo):
             undo()
         self._undo.clear()
         self.missing.clear()
+        self.installed.clear()

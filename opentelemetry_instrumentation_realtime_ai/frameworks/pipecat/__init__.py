@@ -5,7 +5,8 @@ functions rather than wrapt wrappers, for speed):
 - ``PipelineWorker.run`` (1.3+) or ``PipelineTask.run``: the session;
 - ``FrameProcessor.__process_frame``: the one dispatcher of every element's frames (not for
   Pipecat's pipeline sources and sinks, which only forward them);
-- ``push_frame`` and ``start_llm_usage_metrics`` on ``LLMService``, ``STTService``, ``TTSService``;
+- ``push_frame`` on ``LLMService``, ``STTService``, ``TTSService``;
+- ``FrameProcessor.start_llm_usage_metrics``, where it is defined (only LLM services call it);
 - ``SmallWebRTCConnection`` and the WebSocket transports' event handlers.
 A hook this Pipecat version lacks is skipped with one warning: fewer spans, never an error.
 """
@@ -30,7 +31,7 @@ _log = logging.getLogger(__name__)
 _hooks = Hooks()
 _DISPATCHER = "_FrameProcessor__process_frame"
 # Pipecat's own plumbing inside a pipeline: they only forward frames (a fifth of all frame hops),
-# and their names in the element metrics would only be noise.
+# and their names in the element metrics would only be noise. The frame hook lets them through.
 _INTERNAL_ELEMENTS = (
     ("pipecat.pipeline.pipeline", "PipelineSource"),
     ("pipecat.pipeline.pipeline", "PipelineSink"),
@@ -65,10 +66,10 @@ def instrument() -> None:
     )
     _hooks.wrap(worker, "run", pipeline.run_hook(pipecat_version), "PipelineWorker.run")
 
-    for module, name in _INTERNAL_ELEMENTS:  # before the base class is hooked
-        _hooks.exempt(_class(module, name), _DISPATCHER)
+    pipeline.set_pass_through(tuple(c for c in (_class(m, n) for m, n in _INTERNAL_ELEMENTS) if c))
+    frame_processor = _class("pipecat.processors.frame_processor", "FrameProcessor")
     _hooks.patch(
-        _class("pipecat.processors.frame_processor", "FrameProcessor"),
+        frame_processor,
         _DISPATCHER,
         pipeline.process_frame_hook,
         pipeline.PROCESS_FRAME_PARAMETERS,
@@ -88,8 +89,12 @@ def instrument() -> None:
         if cls is not None:
             services.append((cls, operation))
     pipeline.set_service_bases(tuple(services))
-    llm = services[0][0] if services and services[0][1] == attrs.OPERATION_CHAT else None
-    _hooks.wrap(llm, "start_llm_usage_metrics", pipeline.usage_hook, "LLMService.start_llm_usage_metrics")
+    _hooks.wrap(
+        frame_processor,
+        "start_llm_usage_metrics",
+        pipeline.usage_hook,
+        "FrameProcessor.start_llm_usage_metrics",
+    )
 
     pipeline.register_element_metrics()
     _report_missing()
@@ -168,5 +173,6 @@ def uninstrument() -> None:
     _reported[0] = 0
     _hooks.unwrap_all()
     pipeline.set_service_bases(())
+    pipeline.set_pass_through(())
     pipeline.frame_span_ratio = 0.0
     pipeline.clear_element_metrics()

@@ -17,7 +17,7 @@ import logging
 import random
 import re
 from time import perf_counter_ns
-from typing import Any
+from typing import Any, Literal
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -26,6 +26,7 @@ from opentelemetry.metrics import CallbackOptions, Observation
 
 from ... import attributes as attrs
 from ... import telemetry
+from ...helpers.connection import Connection
 from ...helpers.pipeline import instrument_element_process
 from ...helpers.session import Session, reset_current_session, set_current_session
 from ..hooks import guarded
@@ -38,21 +39,27 @@ _INSTANCE_NUMBER = re.compile(r"#\d+$")
 
 
 class Run:
-    """A session as Pipecat drives it: the helper ``Session``, the last speaking signal seen and
-    the processors that hold state for it (released when the run ends)."""
+    """A session as Pipecat drives it: the helper ``Session``, the last speaking signal seen,
+    the processors that hold state for it and the connections opened in it (both released
+    when the run ends)."""
 
-    __slots__ = ("last_signal_id", "processors", "session")
+    __slots__ = ("connections", "last_signal_id", "processors", "session")
 
     def __init__(self, session: Session):
         self.session = session
         self.last_signal_id = -1
         self.processors: list[Any] = []
+        self.connections: list[Connection] = []
 
     def release(self) -> None:
-        """Take this run's state off its processors: a processor that runs again starts afresh."""
+        """Close the connections still open and take this run's state off its processors:
+        a processor that runs again starts afresh."""
+        for connection in self.connections:
+            connection.close()
+        self.connections.clear()
         for processor in self.processors:
             state = processor.__dict__.get(_STATE)
-            if state is not None and state.run is self:
+            if state is _PASS_THROUGH or (state is not None and state.run is self):
                 del processor.__dict__[_STATE]
         self.processors.clear()
 
@@ -160,12 +167,21 @@ class ElementState(dict):  # type: ignore[type-arg]
 
 _service_bases: tuple[tuple[type, str], ...] = ()
 _roles: dict[type, str | None] = {}
+_pass_through: tuple[type, ...] = ()
+_PASS_THROUGH: Literal[False] = False
+"""The state of a processor the frame hook only lets frames through (falsy, like a new state)."""
 
 
 def set_service_bases(bases: tuple[tuple[type, str], ...]) -> None:
     global _service_bases
     _service_bases = bases
     _roles.clear()
+
+
+def set_pass_through(classes: tuple[type, ...]) -> None:
+    """Processors of these classes only forward frames: the hook neither counts nor times them."""
+    global _pass_through
+    _pass_through = classes
 
 
 def role_of(processor_class: type) -> str | None:
@@ -176,10 +192,13 @@ def role_of(processor_class: type) -> str | None:
     return role  # type: ignore[return-value]
 
 
-def element_state(processor: Any, run: Run) -> ElementState:
+def element_state(processor: Any, run: Run) -> ElementState | Literal[False]:
     state = processor.__dict__.get(_STATE)
-    if state is None or state.run is not run:
-        state = ElementState(processor, run, role_of(type(processor)))
+    if state is None or (state is not _PASS_THROUGH and state.run is not run):
+        if isinstance(processor, _pass_through):
+            state = _PASS_THROUGH
+        else:
+            state = ElementState(processor, run, role_of(type(processor)))
         processor.__dict__[_STATE] = state
         run.processors.append(processor)
     return state
@@ -241,10 +260,11 @@ def process_frame_hook(original: Any) -> Any:
 
     def process_frame(self: Any, frame: Any, direction: Any, callback: Any) -> Any:
         state = self.__dict__.get(_STATE)
-        if state is None:
-            run = current()
-            state = _element_state(self, run) if run is not None else None
+        if not state:  # no state yet, a new one, or a pass-through processor
             if state is None:
+                run = current()
+                state = _element_state(self, run) if run is not None else None
+            if state is None or state is _PASS_THROUGH:
                 return original(self, frame, direction, callback)
         entry = state.get(frame.__class__)
         if entry is None:
@@ -319,7 +339,7 @@ def push_frame_hook(original: Any) -> Any:
             run = current()
             if run is not None:
                 state = self.__dict__.get(_STATE)
-                service = state.service if state is not None and state.run is run else None
+                service = state.service if state and state.run is run else None
                 if service is None or kind in service.pushes:
                     _service_pushed(self, run, kind, frame)
         return original(self, frame, direction)
@@ -327,15 +347,20 @@ def push_frame_hook(original: Any) -> Any:
     return push_frame
 
 
+def _service_of(instance: Any, run: Run) -> ServiceState | None:
+    state = element_state(instance, run)
+    return state.service if state else None
+
+
 @guarded
 def _service_pushed(instance: Any, run: Run, kind: int, frame: Any) -> None:
-    state = element_state(instance, run)
-    if state.service is not None and kind in state.service.pushes:
-        state.service.pushed(kind, frame)
+    service = _service_of(instance, run)
+    if service is not None and kind in service.pushes:
+        service.pushed(kind, frame)
 
 
 def usage_hook(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-    """Wraps ``LLMService.start_llm_usage_metrics``: every provider reports its token counts through it."""
+    """Wraps ``FrameProcessor.start_llm_usage_metrics``: every LLM provider reports its token counts through it."""
     run = CURRENT.get()
     if run is not None:
         tokens = args[0] if args else kwargs.get("tokens")
@@ -345,9 +370,9 @@ def usage_hook(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
 
 @guarded
 def _record_usage(instance: Any, run: Run, tokens: Any) -> None:
-    state = element_state(instance, run)
-    if state.service is not None:
-        state.service.usage(tokens)
+    service = _service_of(instance, run)
+    if service is not None and service.operation == attrs.OPERATION_CHAT:
+        service.usage(tokens)
 
 
 def run_hook(framework_version: str):

@@ -1,17 +1,23 @@
 """Transport connections: Pipecat's WebRTC connection and WebSocket transports.
 
-Both report their life through ``BaseObject._call_event_handler(event_name, ...)``; wrapping it
-on the connection and transport classes only (not on ``BaseObject``, which every frame
-processor also uses) sees each state change once, for every version.
+Both report their life through ``BaseObject._call_event_handler(event_name, ...)``; hooking it
+for the connection and transport classes only (not on ``BaseObject``, which every frame
+processor calls several times per frame) sees each state change once, for every version.
+
+A connection span also ends when its object is garbage collected or the process exits, and a
+WebSocket opened inside a pipeline run ends with the run: Pipecat's WebSocket client cancels
+its receive task before ``on_disconnected`` can fire when the pipeline ends it.
 """
 
 from __future__ import annotations
 
 import uuid
+import weakref
 from typing import Any
 
 from ...helpers.connection import Connection
 from ..hooks import guarded
+from .pipeline import CURRENT
 
 _STATE = "_otel_realtime_ai_connection"
 _WEBRTC_STATES = frozenset({"new", "connecting", "connected", "disconnected", "closed", "failed"})
@@ -26,13 +32,32 @@ _WEBSOCKET_EVENTS = {
 
 
 def _connection(instance: Any) -> Connection | None:
-    return instance.__dict__.get(_STATE)
+    held = instance.__dict__.get(_STATE)
+    return held[0] if held else None
+
+
+def _close_held(held: list[Connection]) -> None:
+    if held:
+        guarded(held.pop().close)()
+
+
+def _hold(instance: Any, connection: Connection) -> None:
+    """Keep the connection on its object; its span ends, at the latest, when the object goes."""
+    held = instance.__dict__.get(_STATE)
+    if held is None:
+        # The finalizer holds only this list: the object's own dict refers back to the object.
+        held = instance.__dict__[_STATE] = []
+        weakref.finalize(instance, _close_held, held)
+    held[:] = [connection]
+    run = CURRENT.get()
+    if run is not None:
+        run.connections.append(connection)
 
 
 @guarded
 def _webrtc_created(instance: Any) -> None:
     connection_id = getattr(instance, "pc_id", None) or f"{type(instance).__name__}-{uuid.uuid4().hex}"
-    instance.__dict__[_STATE] = Connection(str(connection_id), "webrtc")
+    _hold(instance, Connection(str(connection_id), "webrtc"))
 
 
 def webrtc_init_hook(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
@@ -94,12 +119,11 @@ def _websocket_event(instance: Any, event: str) -> None:
         if connection is not None:
             connection.close()
         connection = Connection(uuid.uuid4().hex, "websocket", state="connecting")
-        instance.__dict__[_STATE] = connection
+        _hold(instance, connection)
         connection.state_change("connected")
     elif connection is not None:
         if state == "closed":
-            connection.close()
-            del instance.__dict__[_STATE]
+            _close_held(instance.__dict__[_STATE])
         else:
             connection.state_change(state)
 

@@ -1,23 +1,21 @@
 """An unreachable collector must not hold the app at exit nor flood its logs.
 
-- The SDK flushes at exit, and an OTLP exporter retries a dead endpoint for its whole
-  timeout (10 s by default) per pending batch, so an app could hang for tens of seconds after
-  its work is done. ``bounded_shutdown`` gives the flush a deadline and lets the rest go.
+- An OTLP exporter retries a dead endpoint for its whole timeout (10 s by default) per
+  pending batch, so a flush could hold an app for tens of seconds after its work is done.
+  ``bounded_shutdown`` gives the flush of the providers ``initialize()`` created a deadline
+  and lets the rest go (providers the app or a distro made are theirs to shut down).
 - The OTLP exporters log every failed export (HTTP: every retry). ``ExportErrorFilter`` lets
   the first one through and then one a minute, with the number suppressed.
 """
 
 from __future__ import annotations
 
-import atexit
 import logging
 import sys
 import threading
 import time
 from collections.abc import Iterable
 from typing import Any
-
-from opentelemetry import metrics, trace
 
 _EXPORTER_LOGGERS = (
     "opentelemetry.exporter.otlp.proto.grpc.exporter",
@@ -52,35 +50,6 @@ def bounded_shutdown(providers: Iterable[Any], timeout_s: float) -> bool:
         )
         return False
     return True
-
-
-class ExitFlush:
-    """An ``atexit`` hook, registered after the SDK's own, so it runs first and bounds the flush."""
-
-    def __init__(self) -> None:
-        self.providers: list[Any] = []
-        self.timeout_s = 3.0
-        self._registered = False
-
-    def watch(self, tracer_provider: Any, meter_provider: Any, timeout_s: float) -> None:
-        """``None`` stands for the global provider, looked up at exit (it may be set after instrumenting)."""
-        self.providers = [tracer_provider, meter_provider]
-        self.timeout_s = timeout_s
-        if not self._registered:
-            atexit.register(self._at_exit)
-            self._registered = True
-
-    def _at_exit(self) -> None:
-        if not self.providers:
-            return
-        tracer_provider, meter_provider = self.providers
-        bounded_shutdown(
-            [tracer_provider or trace.get_tracer_provider(), meter_provider or metrics.get_meter_provider()],
-            self.timeout_s,
-        )
-
-
-exit_flush = ExitFlush()
 
 
 class ExportErrorFilter(logging.Filter):

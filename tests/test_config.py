@@ -7,17 +7,18 @@ import pytest
 from opentelemetry_instrumentation_realtime_ai.config import Config, ConfigError, Options, sdk_disabled
 
 
-def test_defaults_are_the_seeds():
-    config = Config.from_env({})
-    assert (config.service_name, config.service_version, config.environment) == (
-        "realtime-ai",
-        "0.1.0",
-        "development",
-    )
-    assert config.exporter == "stdout"
-    assert config.sampling_rate == 1.0
-    assert config.endpoint().url == "http://localhost:4317"
-    assert config.endpoint().insecure is True
+def test_from_env_reads_only_the_seeds_variables():
+    """The standard OTEL_* variables are the SDK's: from_env leaves every field they cover unset."""
+    env = {
+        "OTEL_SERVICE_NAME": "voice-bot",
+        "OTEL_RESOURCE_ATTRIBUTES": "service.version=2.3.4",
+        "OTEL_TRACES_SAMPLER": "always_on",
+        "OTEL_TRACES_EXPORTER": "otlp",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "https://collector.example.com:4317",
+    }
+    assert Config.from_env(env) == Config()
+    assert Config.from_env({}) == Config()
+    assert Config().endpoint() is None  # the exporter reads its own variables
 
 
 @pytest.mark.parametrize(
@@ -41,15 +42,14 @@ def test_unknown_exporter_names_setting_and_choices():
         Config.from_env({"TRACE_EXPORTER": "jaegr"})
 
 
-def test_environment_and_service_name():
-    config = Config.from_env({"ENVIRONMENT": "production", "OTEL_SERVICE_NAME": "voice-bot"})
-    assert (config.environment, config.service_name) == ("production", "voice-bot")
-
-
-def test_service_name_from_resource_attributes():
-    config = Config.from_env({"OTEL_RESOURCE_ATTRIBUTES": "service.name=from-resource,team=voice"})
-    assert config.service_name == "from-resource"
-    assert config.resource_attributes == {"service.name": "from-resource", "team": "voice"}
+def test_seed_variables_map_onto_settings():
+    config = Config.from_env(
+        {"ENVIRONMENT": "production", "TRACE_SAMPLING_RATE": "0.25", "OTEL_EXPORTER_OTLP_ENDPOINT": "collector:4317"}
+    )
+    assert (config.environment, config.sampling_rate) == ("production", 0.25)
+    # The seed's bare host:port is mapped (the exporters would not understand it); a URL is not.
+    assert config.otlp_endpoint == "collector:4317"
+    assert config.endpoint().url == "http://collector:4317" and config.endpoint().insecure is True
 
 
 @pytest.mark.parametrize(
@@ -64,7 +64,8 @@ def test_service_name_from_resource_attributes():
     ],
 )
 def test_endpoint_forms(endpoint, exporter, url, insecure):
-    config = Config.from_env({"TRACE_EXPORTER": exporter, "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint})
+    config = Config(exporter=exporter, otlp_endpoint=endpoint)
+    config.validate()
     assert config.endpoint().url == url
     assert config.endpoint().insecure is insecure
 
@@ -99,31 +100,6 @@ def test_bad_sampling_rate(value):
 def test_bad_sampling_rate_in_code():
     with pytest.raises(ConfigError, match=r"Config.sampling_rate=1.5.*0\.0 to 1\.0"):
         Config(sampling_rate=1.5).validate()
-
-
-@pytest.mark.parametrize(
-    "sampler, arg, rate",
-    [
-        ("always_on", None, 1.0),
-        ("always_off", None, 0.0),
-        ("parentbased_always_off", None, 0.0),
-        ("traceidratio", "0.1", 0.1),
-        ("parentbased_traceidratio", "0.5", 0.5),
-    ],
-)
-def test_standard_sampler_variables(sampler, arg, rate):
-    env = {"OTEL_TRACES_SAMPLER": sampler, **({"OTEL_TRACES_SAMPLER_ARG": arg} if arg else {})}
-    assert Config.from_env(env).sampling_rate == rate
-
-
-def test_unknown_sampler():
-    with pytest.raises(ConfigError, match=r"OTEL_TRACES_SAMPLER='jaeger_remote'.*parentbased_traceidratio"):
-        Config.from_env({"OTEL_TRACES_SAMPLER": "jaeger_remote"})
-
-
-def test_bad_sampler_arg():
-    with pytest.raises(ConfigError, match="OTEL_TRACES_SAMPLER_ARG"):
-        Config.from_env({"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "2"})
 
 
 def test_sdk_disabled():
@@ -177,21 +153,49 @@ def test_bad_options(kwargs, env, message):
 
 
 @pytest.mark.parametrize(
-    "env, exporter",
+    "kwargs, message",
     [
-        ({"OTEL_TRACES_EXPORTER": "otlp"}, "otlp"),
-        ({"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}, "otlp_http"),
-        ({"OTEL_TRACES_EXPORTER": "console"}, "stdout"),
-        ({"OTEL_TRACES_EXPORTER": "none"}, "none"),
-        ({"OTEL_TRACES_EXPORTER": "otlp", "TRACE_EXPORTER": "stdout"}, "stdout"),
+        ({"frame_spans": 1}, r"frame_spans=1 is not a boolean; accepted values: True, False"),
+        ({"capture_content": None}, r"capture_content=None is not a boolean"),
+        ({"frameworks": None}, r"frameworks=None is not a list of frameworks; accepted values: .*pipecat"),
+        ({"frameworks": [1]}, r"frameworks=\[1\] is not a list of frameworks"),
+        ({"frame_span_sampling_ratio": "lots"}, r"frame_span_sampling_ratio='lots' is not a number; .*0.0 to 1.0"),
+        ({"frame_span_sampling_ratio": True}, r"frame_span_sampling_ratio=True is not a number"),
+        ({"shutdown_timeout": None}, r"shutdown_timeout=None is not a number; .*seconds"),
+        ({"log_correlation": "sure"}, r"log_correlation='sure' is not a boolean"),
     ],
 )
-def test_standard_exporter_variables(env, exporter):
-    assert Config.from_env(env).exporter == exporter
+def test_option_values_of_the_wrong_type_are_config_errors(kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        Options.resolve(kwargs, {})
 
 
-def test_unsupported_standard_exporter_values():
-    with pytest.raises(ConfigError, match="OTEL_TRACES_EXPORTER='zipkin'.*console, otlp, none"):
-        Config.from_env({"OTEL_TRACES_EXPORTER": "zipkin"})
-    with pytest.raises(ConfigError, match="OTEL_EXPORTER_OTLP_PROTOCOL='http/json'.*grpc, http/protobuf"):
-        Config.from_env({"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"})
+def test_every_option_has_a_variable_and_a_parser():
+    from dataclasses import fields
+
+    for option in fields(Options):
+        assert option.metadata["variable"].startswith("OTEL_INSTRUMENTATION_"), option.name
+        # The default goes through its own parser unchanged.
+        assert option.metadata["parse"](option.name, option.default) == option.default, option.name
+
+
+def test_frameworks_follow_the_supported_table():
+    from opentelemetry_instrumentation_realtime_ai.package import SUPPORTED
+
+    assert Options().frameworks == tuple(SUPPORTED)
+    with pytest.raises(ConfigError, match=f"accepted values: {', '.join(SUPPORTED)}"):
+        Options.resolve({"frameworks": "livekat"}, {})
+
+
+@pytest.mark.parametrize(
+    "config, message",
+    [
+        (Config(exporter=3), r"Config.exporter=3 is not an exporter"),  # type: ignore[arg-type]
+        (Config(service_name=5), r"Config.service_name=5 must be a string"),  # type: ignore[arg-type]
+        (Config(metrics="maybe"), r"Config.metrics='maybe' is not a boolean"),  # type: ignore[arg-type]
+        (Config(otlp_endpoint="collector"), r"Config.otlp_endpoint='collector'.*host:port"),
+    ],
+)
+def test_bad_config_fields(config, message):
+    with pytest.raises(ConfigError, match=message):
+        config.validate()

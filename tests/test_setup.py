@@ -271,3 +271,155 @@ def test_instruments_extra_mirrors_the_package():
     extra = [r.split(";")[0].replace(" ", "") for r in requires("opentelemetry-instrumentation-realtime-ai") or []
              if "instruments-any" in r]  # fmt: skip
     assert extra == [r.replace(" ", "") for r in _instruments_any]
+
+
+def _initialized(env: dict[str, str], config: str = "") -> dict:
+    """initialize() in a fresh process; what it built."""
+    result = run(
+        f"""
+        import json
+        from opentelemetry import trace, metrics
+        import opentelemetry_instrumentation_realtime_ai as rt
+        rt.initialize({config})
+        provider, meters = trace.get_tracer_provider(), metrics.get_meter_provider()
+        processors = provider._active_span_processor._span_processors
+        print("RESULT", json.dumps({{
+            "resource": dict(provider.resource.attributes),
+            "sampler": provider.sampler.get_description(),
+            "span_exporters": [type(p.span_exporter).__name__ for p in processors],
+            "metric_exporters": [type(r._exporter).__name__ for r in meters._metric_readers],
+        }}))
+        rt.shutdown()
+        """,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(next(line for line in result.stdout.splitlines() if line.startswith("RESULT "))[7:])
+
+
+def test_standard_resource_variables_are_the_sdks():
+    env = {
+        "OTEL_RESOURCE_ATTRIBUTES": "service.version=2.3.4,deployment.environment.name=prod%20eu,team=voice",
+        "OTEL_SERVICE_NAME": "voice-bot",
+        "TRACE_EXPORTER": "none",
+    }
+    resource = _initialized({**env, "TRACE_EXPORTER": "tree"})["resource"]
+    assert resource["service.name"] == "voice-bot" and resource["service.version"] == "2.3.4"
+    assert resource["deployment.environment.name"] == "prod eu"  # percent-decoded, by the SDK
+    assert resource["environment"] == "prod eu" and resource["team"] == "voice"
+    # Only an explicit setting overrides the environment.
+    explicit = _initialized({**env, "TRACE_EXPORTER": "tree"}, 'rt.Config(environment="staging")')["resource"]
+    assert explicit["deployment.environment.name"] == "staging" and explicit["service.version"] == "2.3.4"
+    # With nothing set, the seed's defaults.
+    seed = _initialized({"TRACE_EXPORTER": "tree"})["resource"]
+    assert (seed["service.name"], seed["service.version"], seed["deployment.environment.name"]) == (
+        "realtime-ai",
+        "0.1.0",
+        "development",
+    )
+
+
+@pytest.mark.parametrize(
+    "env, sampler",
+    [
+        ({"OTEL_TRACES_SAMPLER": "always_on"}, "AlwaysOnSampler"),
+        ({"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.1"}, "TraceIdRatioBased{0.1}"),
+        ({}, "ParentBased{root:AlwaysOnSampler"),  # the SDK's default
+        ({"TRACE_SAMPLING_RATE": "0.5", "OTEL_TRACES_SAMPLER": "always_on"}, "ParentBased{root:TraceIdRatioBased{0.5}"),
+    ],
+)
+def test_the_sdk_reads_the_standard_sampler_variables(env, sampler):
+    assert _initialized({**env, "TRACE_EXPORTER": "tree"})["sampler"].startswith(sampler)
+
+
+@pytest.mark.parametrize(
+    "env, spans, metrics",
+    [
+        ({"TRACE_EXPORTER": "otlp", "OTEL_METRICS_EXPORTER": "console"}, ["OTLPSpanExporter"], ["ConsoleMetricExporter"]),
+        ({"TRACE_EXPORTER": "otlp", "OTEL_METRICS_EXPORTER": "none"}, ["OTLPSpanExporter"], []),
+        ({"TRACE_EXPORTER": "stdout"}, ["ConsoleSpanExporter"], ["ConsoleMetricExporter"]),
+        ({"OTEL_TRACES_EXPORTER": "console", "OTEL_METRICS_EXPORTER": "otlp"}, ["ConsoleSpanExporter"], ["OTLPMetricExporter"]),
+    ],
+)
+def test_metrics_go_where_the_metrics_variable_says(env, spans, metrics):
+    built = _initialized(env)
+    assert (built["span_exporters"], built["metric_exporters"]) == (spans, metrics)
+
+
+def test_unknown_standard_exporter_is_a_config_error():
+    result = run("import opentelemetry_instrumentation_realtime_ai as rt; rt.initialize()",
+                 env={"OTEL_TRACES_EXPORTER": "zipkin", "OTEL_METRICS_EXPORTER": "none"})  # fmt: skip
+    assert result.returncode != 0
+    assert "ConfigError" in result.stderr and "OTEL_TRACES_EXPORTER='zipkin'" in result.stderr
+
+
+def test_providers_set_after_instrument_are_the_apps_to_shut_down():
+    result = run(
+        """
+        from opentelemetry import trace
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+        from opentelemetry_instrumentation_realtime_ai import RealtimeAIInstrumentor
+
+        class Counting(SpanExporter):
+            def export(self, spans):
+                return SpanExportResult.SUCCESS
+            def shutdown(self):
+                print("exporter shut down")
+
+        RealtimeAIInstrumentor().instrument()
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(Counting()))
+        trace.set_tracer_provider(provider)
+        print("app done")
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["app done", "exporter shut down"]  # once, by the SDK's own exit hook
+    assert "can only be called once" not in result.stderr
+
+
+def test_initialize_bounds_the_exit_flush_of_what_it_created():
+    code = """
+        import opentelemetry_instrumentation_realtime_ai as rt
+        rt.initialize()
+        with rt.start_span("work"):
+            pass
+        print("app done")
+    """
+    env = {"TRACE_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_ENDPOINT": "127.0.0.1:9",
+           "OTEL_INSTRUMENTATION_REALTIME_AI_SHUTDOWN_TIMEOUT": "1"}  # fmt: skip
+    import time
+
+    start = time.monotonic()
+    result = run(code, env=env)
+    assert result.returncode == 0, result.stderr
+    assert time.monotonic() - start < 8
+    assert "not exported within 1.0 s" in result.stderr
+    assert "can only be called once" not in result.stderr
+
+
+def test_keywords_other_components_pass_are_accepted(instrument):
+    from opentelemetry.sdk._logs import LoggerProvider
+
+    otel = instrument(logger_provider=LoggerProvider())
+    import opentelemetry_instrumentation_realtime_ai as rt
+
+    rt.instrument_llm_request("openai", "gpt-4o").end()
+    assert otel.one("chat gpt-4o")
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"frame_spans": 1}, "frame_spans=1 is not a boolean"),
+        ({"capture_content": None}, "capture_content=None is not a boolean"),
+        ({"frameworks": None}, "frameworks=None is not a list of frameworks"),
+    ],
+)
+def test_bad_instrument_values_are_config_errors(kwargs, message):
+    from opentelemetry_instrumentation_realtime_ai import ConfigError, RealtimeAIInstrumentor
+
+    with pytest.raises(ConfigError, match=message):
+        RealtimeAIInstrumentor().instrument(**kwargs)
+    assert not RealtimeAIInstrumentor().is_instrumented_by_opentelemetry

@@ -11,27 +11,26 @@ from opentelemetry.instrumentation.dependencies import DependencyConflict
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
 from . import telemetry
-from .config import ConfigError, Options, sdk_disabled
-from .exporter_safety import exit_flush, install_export_error_filter, remove_export_error_filter
+from .config import OPTION_NAMES, ConfigError, Options, sdk_disabled
+from .exporter_safety import install_export_error_filter, remove_export_error_filter
 from .logs import instrument_logging, uninstrument_logging
-from .package import _instruments
+from .package import SUPPORTED, _instruments
 
 _log = logging.getLogger(__name__)
 
-# framework name -> (module that must be importable, module of ours that hooks it)
-_FRAMEWORK_MODULES = {
-    "pipecat": ("pipecat", "opentelemetry_instrumentation_realtime_ai.frameworks.pipecat"),
-}
-_ACCEPTED = {"tracer_provider", "meter_provider", *Options.__dataclass_fields__}
+# What other OpenTelemetry components pass to every instrumentor, and our own options.
+_ACCEPTED = frozenset({"tracer_provider", "meter_provider", "logger_provider", *OPTION_NAMES})
 
 
 class RealtimeAIInstrumentor(BaseInstrumentor):
     """Instruments every supported framework that is installed.
 
-    Keyword arguments of ``instrument()``: ``tracer_provider``, ``meter_provider``, and the
-    options of ``config.Options`` (``frame_spans``, ``frame_span_sampling_ratio``,
-    ``trace_per_turn``, ``capture_content``, ``frameworks``), which override the
-    ``OTEL_INSTRUMENTATION_REALTIME_AI_*`` variables.
+    Keyword arguments of ``instrument()``: ``tracer_provider``, ``meter_provider``,
+    ``logger_provider`` (for ``export_logs``), and the options of ``config.Options``
+    (``frame_spans``, ``frame_span_sampling_ratio``, ``trace_per_turn``, ``capture_content``,
+    ``frameworks``, ...), which override the ``OTEL_INSTRUMENTATION_*`` variables. A bad value
+    raises ``ConfigError`` before anything is hooked; a failure while hooking undoes every
+    hook already installed, so the app runs as if not instrumented.
     """
 
     def instrumentation_dependencies(self) -> Collection[str]:
@@ -49,28 +48,28 @@ class RealtimeAIInstrumentor(BaseInstrumentor):
                 f"instrument() got {sorted(unknown)}; accepted arguments: {', '.join(sorted(_ACCEPTED))}"
             )
         options = Options.resolve(kwargs)
+        self._hooked: list[Any] = []
         if sdk_disabled():
             _log.debug("OTEL_SDK_DISABLED is true: nothing to record, so nothing is instrumented")
-            self._hooked: list[Any] = []
             return
-        telemetry.build(kwargs.get("tracer_provider"), kwargs.get("meter_provider"), options)
-        install_export_error_filter()
-        exit_flush.watch(
-            kwargs.get("tracer_provider"), kwargs.get("meter_provider"), options.shutdown_timeout
-        )
-        if options.log_correlation:
-            instrument_logging(options.export_logs)
-        self._hooked = []
-        for name in options.frameworks:
-            target, ours = _FRAMEWORK_MODULES[name]
-            try:
-                importlib.import_module(target)
-            except ImportError:
-                _log.debug("%s is not installed: not instrumenting it", name)
-                continue
-            module = importlib.import_module(ours)
-            module.instrument()
-            self._hooked.append(module)
+        try:
+            telemetry.build(kwargs.get("tracer_provider"), kwargs.get("meter_provider"), options)
+            install_export_error_filter()
+            if options.log_correlation:
+                instrument_logging(options.export_logs, kwargs.get("logger_provider"))
+            for name in options.frameworks:
+                framework = SUPPORTED[name]
+                try:
+                    importlib.import_module(framework.module)
+                except ImportError:
+                    _log.debug("%s is not installed: not instrumenting it", name)
+                    continue
+                module = importlib.import_module(framework.hooks)
+                self._hooked.append(module)  # first, so that hooks installed before a failure are undone
+                module.instrument()
+        except Exception:  # telemetry must never break the app: leave it as it was
+            _log.warning("realtime-ai instrumentation failed; nothing is instrumented", exc_info=True)
+            self._uninstrument()
 
     def _uninstrument(self, **kwargs: Any) -> None:
         for module in getattr(self, "_hooked", []):
@@ -78,5 +77,4 @@ class RealtimeAIInstrumentor(BaseInstrumentor):
         self._hooked = []
         uninstrument_logging()
         remove_export_error_filter()
-        exit_flush.providers = []
         telemetry.reset()

@@ -35,11 +35,12 @@ def _trace_fields(record: dict[str, Any]) -> None:
         extra.setdefault("span_id", "")
 
 
-def instrument_logging(export_logs: bool = False) -> None:
+def instrument_logging(export_logs: bool = False, logger_provider: Any = None) -> None:
     logging_instrumentor = LoggingInstrumentor()
     if not logging_instrumentor.is_instrumented_by_opentelemetry and not _cli_loads_logging():
+        extra = {"logger_provider": logger_provider} if logger_provider is not None else {}
         logging_instrumentor.instrument(
-            inject_trace_context=True, enable_log_auto_instrumentation=export_logs
+            inject_trace_context=True, enable_log_auto_instrumentation=export_logs, **extra
         )
         _state["logging"] = logging_instrumentor
     try:
@@ -53,10 +54,17 @@ def instrument_logging(export_logs: bool = False) -> None:
         if previous is not None:
             previous(record)
 
-    logger.configure(patcher=patcher)
-    _state["loguru_patcher"] = previous
+    _set_patcher(logger, patcher)
+    _state["loguru_patcher"] = (patcher, previous)
     if export_logs:
-        _state["loguru_sink"] = logger.add(_otel_handler(), format="{message}", level="DEBUG")
+        _state["loguru_sink"] = logger.add(_otel_handler(logger_provider), format="{message}", level="DEBUG")
+
+
+def _set_patcher(logger: Any, patcher: Any) -> None:
+    """Set loguru's patcher, ``None`` included (``configure(patcher=None)`` leaves it as it is)."""
+    core = logger._core
+    with core.lock:
+        core.patcher = patcher
 
 
 def _cli_loads_logging() -> bool:
@@ -68,10 +76,10 @@ def _cli_loads_logging() -> bool:
     return "logging" not in {name.strip() for name in disabled.split(",")}
 
 
-def _otel_handler() -> logging.Handler:
+def _otel_handler(logger_provider: Any = None) -> logging.Handler:
     from opentelemetry.sdk._logs import LoggingHandler
 
-    return LoggingHandler()
+    return LoggingHandler(logger_provider=logger_provider)
 
 
 def uninstrument_logging() -> None:
@@ -82,7 +90,9 @@ def uninstrument_logging() -> None:
         return
     from loguru import logger
 
-    logger.configure(patcher=_state.pop("loguru_patcher"))
+    ours, previous = _state.pop("loguru_patcher")
+    if getattr(logger._core, "patcher", None) is ours:  # type: ignore[attr-defined]
+        _set_patcher(logger, previous)  # else the app set its own since: it stays
     sink = _state.pop("loguru_sink", None)
     if sink is not None:
         logger.remove(sink)

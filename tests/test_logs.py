@@ -113,3 +113,23 @@ async def test_pipecat_log_lines_carry_their_sessions_trace(instrument):
     assert len(traced) > 5  # Pipecat's own lines, written inside its processors, lead to the session
     llm_span_ids = {f"{s.context.span_id:016x}" for s in otel.spans("chat")}
     assert any(r["extra"]["span_id"] in llm_span_ids for r in traced)  # and to the LLM request when inside one
+
+
+def test_uninstrument_leaves_loguru_as_it_found_it(instrument):
+    core = logger._core
+    saved = core.patcher
+    core.patcher = None  # an app that never set a patcher
+    try:
+        for _ in range(3):  # cycles must not chain patchers
+            instrument()
+            assert core.patcher is not None
+            rt.RealtimeAIInstrumentor().uninstrument()
+            assert core.patcher is None
+        instrument()
+        ours = core.patcher
+        instrument_calls = []
+        logger.configure(patcher=lambda record: instrument_calls.append(record))  # the app sets its own later
+        rt.RealtimeAIInstrumentor().uninstrument()
+        assert core.patcher is not ours and core.patcher is not None  # the app's stays
+    finally:
+        core.patcher = saved

@@ -12,7 +12,7 @@ import atexit
 import logging
 import os
 import threading
-from typing import Any
+from typing import Any, Literal
 
 from opentelemetry import metrics, propagate, trace
 from opentelemetry.baggage.propagation import W3CBaggagePropagator
@@ -45,16 +45,22 @@ _SEED_SERVICE, _SEED_VERSION, _SEED_ENVIRONMENT = "realtime-ai", "0.1.0", "devel
 _ENVIRONMENT_KEYS = ("deployment.environment.name", "environment")  # the standard key, and the seed's
 
 
-def _standard_exporters(signal: str) -> list[Any]:
-    """The exporters the standard variable names, loaded the SDK's way (its entry points)."""
+def _standard_exporters(signal: Literal["traces", "metrics"]) -> list[Any]:
+    """The exporters the standard variable names, found the SDK's way (its entry points, the OTLP
+    protocol variables); unset means ``otlp``, the specification's default."""
+    variable = OTEL_TRACES_EXPORTER if signal == "traces" else OTEL_METRICS_EXPORTER
+    value = os.environ.get(variable, "").strip() or "otlp"
+    if value.lower() == "none":
+        return []
     try:
-        names = sdk_configuration._get_exporter_names(signal)  # type: ignore[arg-type]
+        names = [
+            sdk_configuration._get_exporter_entry_point(name.strip(), signal) for name in value.split(",")
+        ]
         traces, metric_exporters, _ = sdk_configuration._import_exporters(
             names if signal == "traces" else [], names if signal == "metrics" else [], []
         )
     except (RuntimeError, ValueError) as error:
-        variable = OTEL_TRACES_EXPORTER if signal == "traces" else OTEL_METRICS_EXPORTER
-        raise ConfigError(f"{variable}={os.environ.get(variable)!r}: {error}") from None
+        raise ConfigError(f"{variable}={value!r}: {error}") from None
     return [cls() for cls in (traces if signal == "traces" else metric_exporters).values()]
 
 
@@ -93,11 +99,8 @@ def _metric_exporters(config: Config) -> list[MetricExporter]:
         return _standard_exporters("metrics")
     exporter = config.exporter
     if exporter is None:
-        if os.environ.get(OTEL_TRACES_EXPORTER, "").strip():
-            raise ConfigError(
-                f"{OTEL_TRACES_EXPORTER} is set but {OTEL_METRICS_EXPORTER} is not: set it too "
-                "(for example otlp, console or none), or Config(metrics=False)"
-            )
+        if os.environ.get(OTEL_TRACES_EXPORTER, "").strip():  # the standard variables: the standard default
+            return _standard_exporters("metrics")
         exporter = "stdout"
     if exporter in ("none", "tree"):
         return []

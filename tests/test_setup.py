@@ -339,6 +339,8 @@ def test_the_sdk_reads_the_standard_sampler_variables(env, sampler):
         ({"TRACE_EXPORTER": "otlp", "OTEL_METRICS_EXPORTER": "none"}, ["OTLPSpanExporter"], []),
         ({"TRACE_EXPORTER": "stdout"}, ["ConsoleSpanExporter"], ["ConsoleMetricExporter"]),
         ({"OTEL_TRACES_EXPORTER": "console", "OTEL_METRICS_EXPORTER": "otlp"}, ["ConsoleSpanExporter"], ["OTLPMetricExporter"]),
+        ({"OTEL_TRACES_EXPORTER": "console"}, ["ConsoleSpanExporter"], ["OTLPMetricExporter"]),  # the spec's default
+        ({"OTEL_TRACES_EXPORTER": "console,otlp", "OTEL_METRICS_EXPORTER": "none"}, ["ConsoleSpanExporter", "OTLPSpanExporter"], []),
     ],
 )
 def test_metrics_go_where_the_metrics_variable_says(env, spans, metrics):

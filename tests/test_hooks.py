@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 
+import pytest
 import wrapt
 
 from opentelemetry_instrumentation_realtime_ai.frameworks.hooks import Hooks
@@ -75,12 +76,25 @@ def test_a_method_with_other_parameters_is_not_hooked_and_is_reported():
     assert hooks.missing == ["Service.own (its parameters changed)"]
 
 
-def test_a_hook_on_an_inherited_method_follows_a_later_patch_of_the_base():
+def _install_plain(hooks: Hooks, seen: list[str]) -> None:
+    hooks.patch(Service, "push", counting(seen), PARAMETERS)
+
+
+def _install_wrapt(hooks: Hooks, seen: list[str]) -> None:
+    async def wrapper(wrapped, instance, args, kwargs):
+        seen.append(args[0])
+        return await wrapped(*args, **kwargs)
+
+    hooks.wrap(Service, "push", wrapper)
+    assert inspect.iscoroutinefunction(vars(Service)["push"].__wrapped__)  # still an async method
+
+
+@pytest.mark.parametrize("install", [_install_plain, _install_wrapt])
+def test_a_hook_on_an_inherited_method_follows_a_later_patch_of_the_base(install):
     """The app, a test or another instrumentation may patch the defining class after we hooked."""
     seen: list[str] = []
     hooks = Hooks()
-    hooks.patch(Service, "push", counting(seen), PARAMETERS)
-    hooks.wrap(Service, "own", lambda wrapped, instance, args, kwargs: wrapped(*args, **kwargs))
+    install(hooks, seen)
     original = Base.push
 
     async def patched(self, frame):
@@ -94,28 +108,3 @@ def test_a_hook_on_an_inherited_method_follows_a_later_patch_of_the_base():
         Base.push = original
         hooks.unwrap_all()
     assert "push" not in vars(Service) and asyncio.run(Service().push("b")) == "base b"
-
-
-def test_a_wrapt_hook_on_an_inherited_method_follows_a_later_patch_of_the_base():
-    seen: list[str] = []
-
-    async def wrapper(wrapped, instance, args, kwargs):
-        seen.append(args[0])
-        return await wrapped(*args, **kwargs)
-
-    hooks = Hooks()
-    hooks.wrap(Service, "push", wrapper)
-    assert inspect.iscoroutinefunction(vars(Service)["push"].__wrapped__)  # still an async method
-    original = Base.push
-
-    async def patched(self, frame):
-        return f"patched {frame}"
-
-    Base.push = patched
-    try:
-        assert asyncio.run(Service().push("a")) == "patched a"
-        assert seen == ["a"]
-    finally:
-        Base.push = original
-        hooks.unwrap_all()
-    assert "push" not in vars(Service)

@@ -108,6 +108,9 @@ SPAN_VIDEO_PROCESS = "video.process"
 EVENT_STATE_CHANGE = "connection.state_change"
 EVENT_PIPELINE_STOP = "pipeline.stop"
 EVENT_TOOL_CALL = "gen_ai.tool.call"
+EVENT_LOOP_BLOCKED = "realtime_ai.event_loop.blocked"
+"""On the open turn (else the session): the event loop running it was blocked past the threshold."""
+EVENT_LOOP_BLOCKED_DURATION = "realtime_ai.event_loop.blocked_duration"
 
 
 def ai_span_name(operation: str, model: str | None) -> str:
@@ -132,6 +135,7 @@ METRIC_CONNECTIONS_ACTIVE = "realtime_ai.connection.active"
 METRIC_CONNECTION_STATE_CHANGES = "realtime_ai.connection.state_changes"
 METRIC_CONNECTION_MESSAGES = "realtime_ai.connection.messages"
 METRIC_SESSIONS_ACTIVE = "realtime_ai.sessions.active"
+METRIC_EVENT_LOOP_LAG = "realtime_ai.event_loop.lag"
 
 
 def _clean(attributes: Mapping[str, Any]) -> dict[str, AttributeValue]:

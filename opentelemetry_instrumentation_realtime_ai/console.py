@@ -12,7 +12,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from typing import TextIO
 
-from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import StatusCode
 
@@ -74,6 +74,7 @@ class TreeConsoleSpanExporter(SpanExporter):
         def walk(parent: int | None, depth: int) -> None:
             for span in sorted(by_parent.get(parent, []), key=lambda s: s.start_time or 0):
                 lines.append("  " * depth + _line(span))
+                lines.extend("  " * (depth + 1) + _event_line(e) for e in span.events if e.name in _EVENTS)
                 walk(span.context.span_id, depth + 1)
 
         walk(None, 1)
@@ -98,6 +99,18 @@ def _line(span: ReadableSpan) -> str:
     details = " ".join(f"{key}={_fmt(shown[key])}" for key in _SHOWN if key in shown)
     error = " ERROR" if span.status.status_code is StatusCode.ERROR else ""
     return f"{span.name} {duration_ms:.1f} ms{error}" + (f"  [{details}]" if details else "")
+
+
+# Events worth a line of their own under their span: what went wrong in real time.
+_EVENTS = frozenset({attrs.EVENT_LOOP_BLOCKED})
+
+
+def _event_line(event: Event) -> str:
+    shown = dict(event.attributes or {})
+    duration = shown.pop(attrs.EVENT_LOOP_BLOCKED_DURATION, None)
+    details = " ".join(f"{key}={_fmt(value)}" for key, value in shown.items())
+    took = f" {float(duration) * 1000:.0f} ms" if isinstance(duration, (int, float)) else ""
+    return f"! {event.name}{took}" + (f"  [{details}]" if details else "")
 
 
 def _fmt(value: object) -> str:

@@ -14,10 +14,12 @@ from opentelemetry.trace import Tracer, TracerProvider
 
 from . import attributes as attrs
 from .config import Options
+from .event_loop import LoopMonitors
 from .version import __version__
 
 SCOPE = "opentelemetry.instrumentation.realtime_ai"
 _SECONDS_BUCKETS = [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92]
+_LAG_BUCKETS = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0]
 _TOKEN_BUCKETS = [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304]
 
 
@@ -67,6 +69,12 @@ class Instruments:
         self.sessions_active = meter.create_up_down_counter(
             attrs.METRIC_SESSIONS_ACTIVE, unit="{session}", description="Pipelines running"
         )
+        self.event_loop_lag = meter.create_histogram(
+            attrs.METRIC_EVENT_LOOP_LAG,
+            unit="s",
+            description="How late the event loop running a session woke a task scheduled every 10 ms",
+            explicit_bucket_boundaries_advisory=_LAG_BUCKETS,
+        )
 
 
 @dataclass
@@ -74,6 +82,7 @@ class Telemetry:
     tracer: Tracer
     instruments: Instruments
     options: Options
+    loops: LoopMonitors
 
 
 _current: Telemetry | None = None
@@ -88,7 +97,13 @@ def build(
     global _current
     tracer = trace.get_tracer(SCOPE, __version__, tracer_provider)
     meter = metrics.get_meter(SCOPE, __version__, meter_provider)
-    _current = Telemetry(tracer, Instruments(meter), options or Options.resolve({}))
+    options = options or Options.resolve({})
+    instruments = Instruments(meter)
+    if _current is not None:
+        _current.loops.stop_all()
+    _current = Telemetry(
+        tracer, instruments, options, LoopMonitors(instruments, options.event_loop_block_threshold)
+    )
     return _current
 
 
@@ -98,4 +113,6 @@ def current() -> Telemetry:
 
 def reset() -> None:
     global _current
+    if _current is not None:
+        _current.loops.stop_all()
     _current = None

@@ -80,6 +80,7 @@ from pipecat.turns.user_turn_strategies import UserTurnStrategies
 from providers import (
     EnergyVADAnalyzer,
     LocalLLMServer,
+    LoopBlocker,
     ScriptedMicInput,
     ScriptedSTTService,
     SineTTSService,
@@ -189,6 +190,7 @@ class BotResult:
     interruptions: int  # InterruptionFrames that reached the speaker while the bot spoke
     errors: list[str]  # ErrorFrames that reached the pipeline task
     trace: list[tuple] = field(default_factory=list)  # FrameTrace.events when trace=True
+    blocked: list[tuple[int, float]] = field(default_factory=list)  # (turn, seconds) the loop was blocked
 
 
 def configure_logging(level: str = "INFO") -> None:
@@ -234,6 +236,8 @@ class VoiceBot:
         trace: bool = False,
         enable_metrics: bool = True,
         task_kwargs: dict[str, Any] | None = None,
+        block_seconds: float = 0.0,
+        block_turn: int = 1,
     ):
         self.conversation_id = conversation_id or f"conv-{uuid.uuid4().hex[:8]}"
         self.pacing = pacing or (REALTIME if realtime else FAST)
@@ -283,11 +287,13 @@ class VoiceBot:
         )
         self.tts = SineTTSService(first_audio_delay=p.tts_first_audio_delay, speedup=p.tts_speedup)
         self.speaker = SpeakerOutput(playback_speed=p.playback_speed)
+        self.blocker = LoopBlocker(block_seconds, block_turn) if block_seconds else None
         self.pipeline = Pipeline(
             [
                 self.mic,
                 self.vad,
                 self.stt,
+                *([self.blocker] if self.blocker else []),
                 self.aggregators.user(),
                 self.llm,
                 self.tts,
@@ -392,6 +398,7 @@ class VoiceBot:
             interruptions=stats.interrupted_while_speaking,
             errors=list(self.errors),
             trace=list(self.frame_trace.events) if self.frame_trace else [],
+            blocked=list(self.blocker.blocked) if self.blocker else [],
         )
 
 
@@ -438,6 +445,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--llm-fail", choices=["abort", "http_500"], help="make every LLM call fail")
     ap.add_argument("--cancel-at-turn", type=int, help="cancel when the bot answers turn N")
     ap.add_argument("--trace", action="store_true", help="print turn-related frame hops")
+    ap.add_argument(
+        "--block-ms", type=int, default=0, help="an element blocks the event loop this long on turn 1's transcript"
+    )
     ap.add_argument("--log-level", default="WARNING")
     ap.add_argument(
         "--conversation-id",
@@ -462,6 +472,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         llm_server=llm,
                         cancel_at_turn=args.cancel_at_turn,
                         trace=args.trace,
+                        block_seconds=args.block_ms / 1000,
                     )
                     for i in range(args.bots)
                 )

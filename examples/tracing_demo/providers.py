@@ -95,7 +95,7 @@ from pipecat.frames.frames import (  # noqa: E402
     TranscriptionFrame,
     TTSAudioRawFrame,
 )
-from pipecat.processors.frame_processor import FrameDirection  # noqa: E402
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor  # noqa: E402
 from pipecat.services.settings import STTSettings, TTSSettings  # noqa: E402
 from pipecat.services.stt_service import SegmentedSTTService  # noqa: E402
 from pipecat.services.tts_service import TTSService  # noqa: E402
@@ -318,6 +318,27 @@ DEFAULT_UTTERANCES = (
     "Wait, tell me a joke.",
     "Thanks, bye.",
 )
+
+
+class LoopBlocker(FrameProcessor):
+    """Blocks the event loop (``time.sleep``) on the transcript of one turn, as a slow synchronous call
+    in an element would: every frame of every element waits. ``blocked`` records (turn, seconds)."""
+
+    def __init__(self, seconds: float, turn: int = 1):
+        super().__init__()
+        self.seconds, self.turn = seconds, turn
+        self.transcripts = 0
+        self.blocked: list[tuple[int, float]] = []
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection):
+        await super().process_frame(frame, direction)
+        if isinstance(frame, TranscriptionFrame):
+            self.transcripts += 1
+            if self.transcripts == self.turn:
+                start = time.perf_counter()
+                time.sleep(self.seconds)
+                self.blocked.append((self.turn, time.perf_counter() - start))
+        await self.push_frame(frame, direction)
 
 
 class ScriptedSTTService(SegmentedSTTService):

@@ -119,6 +119,7 @@ class Session:
         self._requests: list[AIRequest] = []
         self.ended = False
         self._telemetry.instruments.sessions_active.add(1, {attrs.FRAMEWORK: self.framework})
+        self._telemetry.loops.watch(self)
 
     # --- parents for child spans ---
 
@@ -209,6 +210,12 @@ class Session:
         self.span.set_attribute(attrs.SESSION_TURNS, self.turn_count)
         self.span.end()
         self._telemetry.instruments.sessions_active.add(-1, {attrs.FRAMEWORK: self.framework})
+        self._telemetry.loops.unwatch(self)
+
+    def loop_blocked(self, event: dict[str, AttributeValue]) -> None:
+        """The event loop running this session was blocked: an event on the open turn, else the session."""
+        turn = self.turn
+        (turn.span if turn is not None else self.span).add_event(attrs.EVENT_LOOP_BLOCKED, event)
 
     def __enter__(self) -> Session:
         return self

@@ -97,6 +97,8 @@ def instrument() -> None:
     )
 
     pipeline.register_element_metrics()
+    pipeline.set_element_base(frame_processor)
+    telemetry.current().loops.element_of = pipeline.element_in
     _report_missing()
     # Transports are hooked when the app imports them: importing them here would load aiortc, av,
     # fastapi... into every process, whether it uses them or not.
@@ -174,5 +176,6 @@ def uninstrument() -> None:
     _hooks.unwrap_all()
     pipeline.set_service_bases(())
     pipeline.set_pass_through(())
+    pipeline.set_element_base(None)
     pipeline.frame_span_ratio = 0.0
     pipeline.clear_element_metrics()

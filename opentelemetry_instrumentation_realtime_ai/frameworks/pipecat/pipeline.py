@@ -17,6 +17,7 @@ import logging
 import random
 import re
 from time import perf_counter_ns
+from types import FrameType
 from typing import Any, Literal
 
 from opentelemetry import context as otel_context
@@ -240,6 +241,25 @@ def _frame_span(state: ElementState, frame: Any) -> Any:
         session_id=state.run.session.session_id,
         parent=state.run.session.context(),
     )
+
+
+_PROCESSING = frozenset({"process_frame", "_FrameProcessor__process_frame"})
+
+
+def element_in(frame: FrameType) -> str | None:
+    """The element a stack frame is processing a frame for (read when the event loop stalls)."""
+    if frame.f_code.co_name not in _PROCESSING:
+        return None
+    processor = frame.f_locals.get("self")
+    return getattr(processor, "name", None) if isinstance(processor, _element_base) else None
+
+
+_element_base: tuple[type, ...] = ()
+
+
+def set_element_base(base: type | None) -> None:
+    global _element_base
+    _element_base = (base,) if base is not None else ()
 
 
 PROCESS_FRAME_PARAMETERS = ("self", "frame", "direction", "callback")

@@ -45,6 +45,16 @@ CONNECTION_MESSAGES_RECEIVED = "connection.messages.received"
 CONNECTION_MESSAGES_SENT = "connection.messages.sent"
 CONNECTION_BYTES_RECEIVED = "connection.bytes.received"
 CONNECTION_BYTES_SENT = "connection.bytes.sent"
+# call quality, at close: round-trip time over the call, and per direction the packets lost and their share
+CONNECTION_RTT_MIN = "connection.rtt.min"
+CONNECTION_RTT_MEDIAN = "connection.rtt.median"
+CONNECTION_RTT_MAX = "connection.rtt.max"
+CONNECTION_PACKETS_LOST_RECEIVED = "connection.packets_lost.received"
+CONNECTION_PACKETS_LOST_SENT = "connection.packets_lost.sent"
+CONNECTION_LOSS_RATIO_RECEIVED = "connection.loss_ratio.received"
+CONNECTION_LOSS_RATIO_SENT = "connection.loss_ratio.sent"
+CONNECTION_JITTER_MAX_RECEIVED = "connection.jitter.max.received"
+CONNECTION_JITTER_MAX_SENT = "connection.jitter.max.sent"
 
 # --- AI services: the seed's keys ---
 LLM_PROVIDER = "llm.provider"
@@ -136,6 +146,9 @@ METRIC_CONNECTION_STATE_CHANGES = "realtime_ai.connection.state_changes"
 METRIC_CONNECTION_MESSAGES = "realtime_ai.connection.messages"
 METRIC_SESSIONS_ACTIVE = "realtime_ai.sessions.active"
 METRIC_EVENT_LOOP_LAG = "realtime_ai.event_loop.lag"
+METRIC_CONNECTION_RTT = "realtime_ai.connection.rtt"
+METRIC_CONNECTION_JITTER = "realtime_ai.connection.jitter"
+METRIC_CONNECTION_PACKETS_LOST = "realtime_ai.connection.packets_lost"
 
 
 def _clean(attributes: Mapping[str, Any]) -> dict[str, AttributeValue]:

@@ -75,6 +75,23 @@ class Instruments:
             description="How late the event loop running a session woke a task scheduled every 10 ms",
             explicit_bucket_boundaries_advisory=_LAG_BUCKETS,
         )
+        self.connection_rtt = meter.create_histogram(
+            attrs.METRIC_CONNECTION_RTT,
+            unit="s",
+            description="Round-trip time of a media connection, as its RTCP reports give it",
+            explicit_bucket_boundaries_advisory=_LAG_BUCKETS,
+        )
+        self.connection_jitter = meter.create_histogram(
+            attrs.METRIC_CONNECTION_JITTER,
+            unit="s",
+            description="Interarrival jitter of a media connection's audio, by direction",
+            explicit_bucket_boundaries_advisory=_LAG_BUCKETS,
+        )
+        self.connection_packets_lost = meter.create_counter(
+            attrs.METRIC_CONNECTION_PACKETS_LOST,
+            unit="{packet}",
+            description="Media packets lost, by direction (received: from the caller; sent: to the caller)",
+        )
 
 
 @dataclass

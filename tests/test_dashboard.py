@@ -149,6 +149,8 @@ def recorded():
         connection.state_change("connected")
         connection.message("received", 10)
         connection.message("sent", 20)
+        connection.quality("received", jitter=0.004, packets_lost=2, packets=500)
+        connection.quality("sent", rtt=0.03, jitter=0.002, packets_lost=1, packets=400)
         connection.close()
         request = instrument_llm_request("openai", "gpt-4o-mini")
         request.set_usage(12, 0)

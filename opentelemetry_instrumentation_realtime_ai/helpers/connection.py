@@ -6,11 +6,17 @@ messages are counted (an attribute at close and a metric), not traced one by one
 
 from __future__ import annotations
 
+import statistics
+from collections import deque
+
 from opentelemetry.trace import Span, SpanKind
 
 from .. import attributes as attrs
 from .. import telemetry
 from ..spans import Parent, new_span, record_error
+
+_MAX_RTT_SAMPLES = 720
+"""RTT samples kept for the median: an hour at the default 5 s; min and max cover the whole call."""
 
 
 class Connection:
@@ -33,6 +39,10 @@ class Connection:
         self._metric_attrs = {attrs.CONNECTION_TYPE: connection_type}
         self._messages = {"received": 0, "sent": 0}
         self._bytes = {"received": 0, "sent": 0}
+        self._rtts: deque[float] = deque(maxlen=_MAX_RTT_SAMPLES)
+        self._rtt_range: tuple[float, float] | None = None
+        self._media: dict[str, list[float]] = {}
+        """Per direction: [packets lost, packets in all, highest jitter (s)], as last reported."""
         self.span: Span = new_span(
             attrs.connection_span_name(connection_type),
             attrs.connection_attributes(connection_id, connection_type, state),
@@ -65,6 +75,64 @@ class Connection:
             1, {**self._metric_attrs, attrs.CONNECTION_DIRECTION: direction}
         )
 
+    def quality(
+        self,
+        direction: str,
+        *,
+        rtt: float | None = None,
+        jitter: float | None = None,
+        packets_lost: int | None = None,
+        packets: int | None = None,
+    ) -> None:
+        """A sample of media quality in one ``direction`` (``received``: from the peer; ``sent``: to it).
+
+        ``packets_lost`` and ``packets`` are running totals, as RTCP reports them; ``jitter`` in seconds.
+        """
+        if self.closed or direction not in self._messages:
+            return
+        metric_attrs = {**self._metric_attrs, attrs.CONNECTION_DIRECTION: direction}
+        if rtt is not None:
+            self._rtts.append(rtt)
+            low, high = self._rtt_range or (rtt, rtt)
+            self._rtt_range = (min(low, rtt), max(high, rtt))
+            self._instruments.connection_rtt.record(rtt, self._metric_attrs)
+        media = self._media.setdefault(direction, [0, 0, 0.0])
+        if jitter is not None:
+            media[2] = max(media[2], jitter)
+            self._instruments.connection_jitter.record(jitter, metric_attrs)
+        if packets_lost is not None:
+            lost = max(0, packets_lost)
+            if lost > media[0]:
+                self._instruments.connection_packets_lost.add(lost - media[0], metric_attrs)
+            media[0] = max(media[0], lost)
+        if packets is not None:
+            media[1] = max(media[1], packets)
+
+    def _quality_summary(self) -> dict[str, float | int]:
+        summary: dict[str, float | int] = {}
+        if self._rtt_range is not None:
+            summary[attrs.CONNECTION_RTT_MIN], summary[attrs.CONNECTION_RTT_MAX] = self._rtt_range
+            summary[attrs.CONNECTION_RTT_MEDIAN] = statistics.median(self._rtts)
+        keys = {
+            "received": (
+                attrs.CONNECTION_PACKETS_LOST_RECEIVED,
+                attrs.CONNECTION_LOSS_RATIO_RECEIVED,
+                attrs.CONNECTION_JITTER_MAX_RECEIVED,
+            ),
+            "sent": (
+                attrs.CONNECTION_PACKETS_LOST_SENT,
+                attrs.CONNECTION_LOSS_RATIO_SENT,
+                attrs.CONNECTION_JITTER_MAX_SENT,
+            ),
+        }
+        for direction, (lost, packets, jitter) in self._media.items():
+            lost_key, ratio_key, jitter_key = keys[direction]
+            summary[lost_key] = int(lost)
+            summary[jitter_key] = jitter
+            if packets + lost:
+                summary[ratio_key] = lost / (packets + lost)
+        return summary
+
     def error(self, error: BaseException) -> None:
         if not self.closed:
             record_error(self.span, error)
@@ -81,6 +149,7 @@ class Connection:
                 attrs.CONNECTION_MESSAGES_SENT: self._messages["sent"],
                 attrs.CONNECTION_BYTES_RECEIVED: self._bytes["received"],
                 attrs.CONNECTION_BYTES_SENT: self._bytes["sent"],
+                **self._quality_summary(),
             }
         )
         self.span.end()

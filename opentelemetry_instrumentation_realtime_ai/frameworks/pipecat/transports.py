@@ -11,10 +11,12 @@ its receive task before ``on_disconnected`` can fire when the pipeline ends it.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 import weakref
 from typing import Any
 
+from ... import telemetry
 from ...helpers.connection import Connection
 from ..hooks import guarded
 from .pipeline import CURRENT
@@ -75,6 +77,8 @@ def _webrtc_event(instance: Any, event: str) -> None:
         connection.close(event)
     elif event in _WEBRTC_STATES:
         connection.state_change(event)
+        if event == "connected":
+            _sample_quality(instance, connection)
     elif event == "app-message":
         connection.message("received")
     elif event in ("track-started", "track-ended") and not connection.closed:
@@ -84,6 +88,51 @@ def _webrtc_event(instance: Any, event: str) -> None:
 async def webrtc_event_hook(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
     _webrtc_event(instance, args[0] if args else kwargs.get("event_name"))
     return await wrapped(*args, **kwargs)
+
+
+def _sample_quality(instance: Any, connection: Connection) -> None:
+    """While connected, read aiortc's ``getStats()`` every ``webrtc_stats_interval`` on the connection's loop."""
+    interval = telemetry.current().options.webrtc_stats_interval
+    task = asyncio.get_running_loop().create_task(_sampling(instance, connection, interval))
+    _SAMPLERS.add(task)  # a task nothing references may be collected before it ends
+    task.add_done_callback(_SAMPLERS.discard)
+
+
+_SAMPLERS: set[asyncio.Task[None]] = set()
+
+
+async def _sampling(instance: Any, connection: Connection, interval: float) -> None:
+    while not connection.closed:
+        await asyncio.sleep(interval)
+        pc = instance.__dict__.get("_pc")
+        if connection.closed or pc is None or getattr(pc, "connectionState", "") != "connected":
+            continue
+        try:
+            report = await pc.getStats()
+            _read_stats(connection, pc, report)
+        except Exception:  # telemetry must never break the app; a closing connection may fail here
+            continue
+
+
+def _read_stats(connection: Connection, pc: Any, report: Any) -> None:
+    """aiortc's report: ``inbound-rtp`` is what the peer sends us, ``remote-inbound-rtp`` the peer's view
+    of what we send (with the round-trip time from its receiver reports). Jitter comes in RTP clock units."""
+    clock_rates = {
+        t.kind: t._codecs[0].clockRate for t in pc.getTransceivers() if getattr(t, "_codecs", None)
+    }
+    for stats in report.values():
+        kind = getattr(stats, "kind", None)
+        if kind != "audio" or stats.type not in ("inbound-rtp", "remote-inbound-rtp"):
+            continue
+        clock_rate = clock_rates.get(kind) or 48000
+        direction = "received" if stats.type == "inbound-rtp" else "sent"
+        connection.quality(
+            direction,
+            rtt=getattr(stats, "roundTripTime", None),
+            jitter=stats.jitter / clock_rate,
+            packets_lost=stats.packetsLost,
+            packets=stats.packetsReceived,
+        )
 
 
 @guarded

@@ -46,8 +46,10 @@ class SpeechToSpeech:
         "heard_text",
         "input_at",
         "last_start",
+        "previous_start",
         "state",
         "transcript",
+        "turn",
     )
 
     def __init__(self, state: ServiceState):
@@ -59,8 +61,9 @@ class SpeechToSpeech:
         self.heard_text = 0
         """Characters of the user's transcript given to the open response."""
         self.input_at: float | None = None
-        self.last_start = float("-inf")
+        self.last_start = self.previous_start = float("-inf")
         self.first_text_at: float | None = None
+        self.turn: object = None
         self._passing: int | None = None
 
     def received(self, kind: int, frame: Any) -> None:
@@ -85,6 +88,8 @@ class SpeechToSpeech:
                 self._start()
         elif kind == fk.TTS_AUDIO:
             if responding:
+                if request.time_to_first_chunk is None:  # type: ignore[union-attr]
+                    self._since(time.perf_counter())
                 request.chunk(len(frame.audio))  # type: ignore[union-attr]
         elif kind == fk.LLM_TEXT:
             if responding:
@@ -101,28 +106,33 @@ class SpeechToSpeech:
         return True
 
     def _start(self) -> None:
-        state, now = self.state, time.perf_counter()
-        session = state.session
-        speech_ended = session.user_speech_ended_at
-        if speech_ended is not None and speech_ended > self.last_start and not session.user_speaking:
-            since = speech_ended
-        elif self.input_at is not None and self.input_at > self.last_start:
-            since = self.input_at
-        else:
-            since = now
-        self.last_start, self.first_text_at, self.heard_text = now, None, 0
+        state = self.state
+        self.previous_start, self.last_start = self.last_start, time.perf_counter()
+        self.first_text_at, self.heard_text, self.turn = None, 0, state.session.turn
         request = state.start()  # ends the previous response's span if it still waits for usage
-        request.sent(since)
         request.set_attributes({attrs.AUDIO_INPUT_SIZE: self.audio_in})
         self.audio_in = 0
         if self.transcript:
             transcript, self.transcript = self.transcript, 0
             self._heard_transcript(transcript)
 
+    def _since(self, first_output: float) -> None:
+        """What the response answers, read at its first output (the provider may start a response
+        before the pipeline has seen the end of the user's speech): an input since the previous
+        response, before this output."""
+        session, request = self.state.session, self.state.request
+        previous = self.previous_start
+        speech_ended = session.user_speech_ended_at
+        if speech_ended is not None and previous < speech_ended <= first_output and not session.user_speaking:
+            request.sent(speech_ended)  # type: ignore[union-attr]
+        elif self.input_at is not None and previous < self.input_at <= first_output:
+            request.sent(self.input_at)  # type: ignore[union-attr]
+
     def _heard_transcript(self, length: int) -> None:
-        """The user's transcript goes to the response still open (its span, at least), else to the next."""
+        """The user's transcript goes to the response whose span is open, unless the user has begun
+        a new turn since it started (then it is the next response's input)."""
         request = self.state.request
-        if request is None or request.ended:
+        if request is None or request.ended or self.state.session.turn is not self.turn:
             self.transcript += length
             return
         self.heard_text += length
@@ -133,6 +143,7 @@ class SpeechToSpeech:
         if request is None or request.completed:
             return
         if request.time_to_first_chunk is None and self.first_text_at is not None:
+            self._since(self.first_text_at)
             request.first_chunk(self.first_text_at)  # a text-only response
         request.set_attributes({attrs.AUDIO_OUTPUT_SIZE: request.response_size})
         request.complete(**end)

@@ -111,7 +111,13 @@ class _Server:
         response = Response(len(self.responses) + 1, trigger, audio_in=self.pending_audio)
         self.pending_audio = 0
         n = response.number
-        response.usage = {"input": 100 + n, "output": 50 + n, "cached": 10 * n, "audio_in": 30 + n, "audio_out": 40 + n}
+        response.usage = {
+            "input": 100 + n,
+            "output": 50 + n,
+            "cached": 10 * n,
+            "audio_in": 30 + n,
+            "audio_out": 40 + n,
+        }
         self.responses.append(response)
         self._task = asyncio.ensure_future(self._run(ws, response, self._task))
         return response
@@ -180,7 +186,9 @@ class OpenAIRealtimeServer(_Server):
                 detected = self._heard(base64.b64decode(event["audio"]))
                 if detected == "started":
                     self.user_item = uuid.uuid4().hex
-                    await self.send(ws, "input_audio_buffer.speech_started", audio_start_ms=0, item_id=self.user_item)
+                    await self.send(
+                        ws, "input_audio_buffer.speech_started", audio_start_ms=0, item_id=self.user_item
+                    )
                     self._cancel()
                 elif detected == "stopped":
                     await self._speech_stopped(ws)
@@ -234,7 +242,10 @@ class OpenAIRealtimeServer(_Server):
                 "audio_tokens": u["audio_in"],
                 "cached_tokens_details": {"text_tokens": u["cached"], "audio_tokens": 0},
             },
-            "output_token_details": {"text_tokens": u["output"] - u["audio_out"], "audio_tokens": u["audio_out"]},
+            "output_token_details": {
+                "text_tokens": u["output"] - u["audio_out"],
+                "audio_tokens": u["audio_out"],
+            },
         }
         status = "cancelled" if response.cancelled else "completed"
         await self.send(ws, "response.done", response={"id": response.id, "status": status, "usage": usage})
@@ -321,7 +332,9 @@ def self_signed_certificate(directory: Path) -> tuple[Path, ssl.SSLContext]:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
+        )
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
         .sign(key, hashes.SHA256())
     )

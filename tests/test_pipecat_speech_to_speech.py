@@ -129,10 +129,10 @@ def check(otel, server, *, expect_interrupted_usage: bool = True) -> None:
     assert [t.attributes[attrs.TURN_INTERRUPTED] for t in turns] == [False, True, False]
     # The greeting comes before the user said anything: it belongs to the session.
     assert [children([c], run) != [] for c in chats] == [True, False, False, False]
-    for chat, turn in zip(chats[1:], turns):
+    for chat, turn in zip(chats[1:], turns, strict=True):
         assert children([chat], turn) == [chat], "each answer is a child of its turn"
 
-    for chat, response in zip(chats, server.responses):
+    for chat, response in zip(chats, server.responses, strict=True):
         a = chat.attributes
         assert a[attrs.AUDIO_INPUT_SIZE] == response.audio_in
         assert a[attrs.AUDIO_OUTPUT_SIZE] == response.audio_out

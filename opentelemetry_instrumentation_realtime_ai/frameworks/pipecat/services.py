@@ -50,7 +50,14 @@ _RECEIVES = {
 }
 _PUSHES = {
     _LLM: frozenset(
-        {fk.ERROR, fk.LLM_RESPONSE_START, fk.LLM_TEXT, fk.FUNCTION_CALL, fk.LLM_RESPONSE_END, fk.SERVICE_METADATA}
+        {
+            fk.ERROR,
+            fk.LLM_RESPONSE_START,
+            fk.LLM_TEXT,
+            fk.FUNCTION_CALL,
+            fk.LLM_RESPONSE_END,
+            fk.SERVICE_METADATA,
+        }
     ),
     _STT: frozenset({fk.ERROR, fk.TRANSCRIPTION}),
     _TTS: frozenset({fk.ERROR, fk.TTS_STARTED, fk.TTS_AUDIO, fk.TTS_TEXT, fk.TTS_STOPPED}),

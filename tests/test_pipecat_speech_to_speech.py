@@ -23,7 +23,8 @@ if "is_realtime_service" not in getattr(frames.LLMServiceMetadataFrame, "__datac
     pytest.skip("this Pipecat does not say which services are speech-to-speech", allow_module_level=True)
 
 import s2s_servers  # noqa: E402
-from pipecat.frames.frames import EndFrame, InputAudioRawFrame, LLMRunFrame  # noqa: E402
+from pipecat.frames.frames import EndFrame, InputAudioRawFrame, LLMContextFrame, LLMRunFrame  # noqa: E402
+from pipecat.observers.base_observer import BaseObserver  # noqa: E402
 from pipecat.pipeline.pipeline import Pipeline  # noqa: E402
 from pipecat.pipeline.task import PipelineParams, PipelineTask  # noqa: E402
 from pipecat.processors.aggregators.llm_context import LLMContext  # noqa: E402
@@ -68,6 +69,18 @@ class Microphone(BaseInputTransport):
             await asyncio.sleep(CHUNK_SECS if live else 0)
 
 
+class ContextFrames(BaseObserver):
+    """Counts the context frames that reach the speech-to-speech service (the first, then syncs)."""
+
+    def __init__(self, service):
+        super().__init__()
+        self.service, self.count = service, 0
+
+    async def on_push_frame(self, data):
+        if data.destination is self.service and isinstance(data.frame, LLMContextFrame):
+            self.count += 1
+
+
 async def until(predicate, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -75,8 +88,10 @@ async def until(predicate, timeout: float = 10.0) -> None:
         await asyncio.sleep(0.01)
 
 
-async def converse(llm, server, mic, *, vad=None, live: bool) -> None:
-    """Greeting, a question, a question talked over, the answer to that; then the end."""
+async def converse(llm, server, mic, *, vad=None, live: bool) -> int:
+    """Greeting, a question, a question talked over, the answer to that; then the end.
+
+    Returns how many context frames reached the service."""
     ahead = None if live else [mic.utterance() for _ in range(3)]
     speaker = providers.SpeakerOutput(playback_speed=None)
     context = LLMContext([{"role": "system", "content": "You are a helpful voice bot."}])
@@ -88,6 +103,7 @@ async def converse(llm, server, mic, *, vad=None, live: bool) -> None:
             audio_in_sample_rate=mic.rate, audio_out_sample_rate=24000, enable_usage_metrics=True
         ),
         enable_rtvi=False,
+        observers=[contexts := ContextFrames(llm)],
         name="s2s-bot",
     )
 
@@ -116,9 +132,11 @@ async def converse(llm, server, mic, *, vad=None, live: bool) -> None:
         script_task.cancel()
     assert not server.errors
     await script_task if script_task.done() and not script_task.cancelled() else None
+    return contexts.count
 
 
-def check(otel, server, *, expect_interrupted_usage: bool = True) -> None:
+def check(otel, server, contexts: int) -> None:
+    assert contexts >= 2, "the aggregators synced the context: those frames must not be requests"
     assert [r.trigger for r in server.responses] == ["client", "speech", "speech", "speech"]
     assert [r.cancelled for r in server.responses] == [False, False, True, False]
     chats = sorted(otel.spans("chat"), key=lambda s: s.start_time)
@@ -165,8 +183,8 @@ async def test_openai_realtime(instrument, live):
     otel = instrument()
     async with s2s_servers.OpenAIRealtimeServer() as server:
         llm = realtime.OpenAIRealtimeLLMService(api_key="sk-local", base_url=server.url)
-        await converse(llm, server, Microphone(24000), live=live)
-    check(otel, server)
+        contexts = await converse(llm, server, Microphone(24000), live=live)
+    check(otel, server, contexts)
 
 
 @pytest.mark.timeout(60)
@@ -182,6 +200,6 @@ async def test_gemini_live(instrument, live, tmp_path, monkeypatch):
     async with s2s_servers.GeminiLiveServer(server_tls) as server:
         llm = gemini.GeminiLiveLLMService(api_key="local-key", http_options={"base_url": server.base_url})
         vad = VADProcessor(vad_analyzer=providers.EnergyVADAnalyzer())
-        await converse(llm, server, Microphone(16000), vad=vad, live=live)
+        contexts = await converse(llm, server, Microphone(16000), vad=vad, live=live)
     assert server.setup is not None
-    check(otel, server)
+    check(otel, server, contexts)

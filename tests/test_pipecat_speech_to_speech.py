@@ -19,7 +19,8 @@ from conftest import children
 pytest.importorskip("websockets")
 providers = pytest.importorskip("providers")
 frames = pytest.importorskip("pipecat.frames.frames")
-if "is_realtime_service" not in getattr(frames.LLMServiceMetadataFrame, "__dataclass_fields__", {}):
+_metadata = getattr(frames, "LLMServiceMetadataFrame", None)
+if "is_realtime_service" not in getattr(_metadata, "__dataclass_fields__", {}):
     pytest.skip("this Pipecat does not say which services are speech-to-speech", allow_module_level=True)
 
 import s2s_servers  # noqa: E402

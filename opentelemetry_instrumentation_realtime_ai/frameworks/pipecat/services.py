@@ -134,9 +134,7 @@ class ServiceState:
     def heard(self, frame: Any) -> None:
         """An STT's microphone audio: called for every chunk, so it is kept to a few operations."""
         request = self.request
-        if self.realtime is not None:
-            self.realtime.audio_in += len(frame.audio)
-        elif request is not None:
+        if request is not None:
             try:
                 request.audio_heard += len(frame.audio)
                 if not self.audio_format_known:
@@ -181,6 +179,7 @@ class ServiceState:
             if kind == fk.SERVICE_METADATA:
                 if getattr(frame, "is_realtime_service", False) is True and self.realtime is None:
                     self.realtime = speech_to_speech.SpeechToSpeech(self)
+                    self.heard = self.realtime.heard  # type: ignore[method-assign]  # the audio path: an add
                     self.receives = self.receives | speech_to_speech.RECEIVES
                     self.pushes = self.pushes | speech_to_speech.PUSHES
             elif kind == fk.LLM_RESPONSE_START and request is None:

@@ -66,9 +66,16 @@ class SpeechToSpeech:
         self.turn: object = None
         self._passing: int | None = None
 
+    def heard(self, frame: Any) -> None:
+        """The user's audio reaching the service: called for every chunk, unguarded, so it guards itself."""
+        try:
+            self.audio_in += len(frame.audio)
+        except Exception:  # telemetry must never break the app
+            pass
+
     def received(self, kind: int, frame: Any) -> None:
         if kind == fk.AUDIO_IN:
-            self.audio_in += len(frame.audio)
+            self.heard(frame)
         elif kind == fk.LLM_REQUEST:
             self.input_at = time.perf_counter()  # may make the model answer (the first context does)
         elif kind == fk.TRANSCRIPTION:

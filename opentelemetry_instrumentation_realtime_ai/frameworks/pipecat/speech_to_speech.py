@@ -28,6 +28,8 @@ from ... import attributes as attrs
 from . import frames as fk
 
 if TYPE_CHECKING:
+    from ...helpers.ai import AIRequest
+    from ...helpers.session import Turn
     from .services import ServiceState
 
 RECEIVES = frozenset({fk.AUDIO_IN, fk.TRANSCRIPTION})
@@ -63,7 +65,7 @@ class SpeechToSpeech:
         self.input_at: float | None = None
         self.last_start = self.previous_start = float("-inf")
         self.first_text_at: float | None = None
-        self.turn: object = None
+        self.turn: Turn | None = None
         self._passing: int | None = None
 
     def heard(self, frame: Any) -> None:
@@ -89,20 +91,20 @@ class SpeechToSpeech:
     def pushed(self, kind: int, frame: Any) -> bool:
         """Act on a pushed frame; False leaves it to the plain LLM handling (tool calls)."""
         request = self.state.request
-        responding = request is not None and not request.completed
+        responding = request if request is not None and not request.completed else None
         if kind == fk.LLM_RESPONSE_START:
-            if not responding:  # a second start within a response (OpenAI: response.create, then its item)
+            if responding is None:  # else a second start in one response (OpenAI: response.create, its item)
                 self._start()
         elif kind == fk.TTS_AUDIO:
-            if responding:
-                if request.time_to_first_chunk is None:  # type: ignore[union-attr]
-                    self._since(time.perf_counter())
-                request.chunk(len(frame.audio))  # type: ignore[union-attr]
+            if responding is not None:
+                if responding.time_to_first_chunk is None:
+                    self._since(responding, time.perf_counter())
+                responding.chunk(len(frame.audio))
         elif kind == fk.LLM_TEXT:
-            if responding:
+            if responding is not None:
                 if self.first_text_at is None:
                     self.first_text_at = time.perf_counter()
-                request.add_text(frame.text)  # type: ignore[union-attr]
+                responding.add_text(frame.text)
         elif kind == fk.LLM_RESPONSE_END:
             self._complete()
         elif kind == fk.TRANSCRIPTION:
@@ -123,17 +125,16 @@ class SpeechToSpeech:
             transcript, self.transcript = self.transcript, 0
             self._heard_transcript(transcript)
 
-    def _since(self, first_output: float) -> None:
+    def _since(self, request: AIRequest, first_output: float) -> None:
         """What the response answers, read at its first output (the provider may start a response
         before the pipeline has seen the end of the user's speech): an input since the previous
         response, before this output."""
-        session, request = self.state.session, self.state.request
-        previous = self.previous_start
+        session, previous = self.state.session, self.previous_start
         speech_ended = session.user_speech_ended_at
         if speech_ended is not None and previous < speech_ended <= first_output and not session.user_speaking:
-            request.sent(speech_ended)  # type: ignore[union-attr]
+            request.sent(speech_ended)
         elif self.input_at is not None and previous < self.input_at <= first_output:
-            request.sent(self.input_at)  # type: ignore[union-attr]
+            request.sent(self.input_at)
 
     def _heard_transcript(self, length: int) -> None:
         """The user's transcript goes to the response whose span is open, unless the user has begun
@@ -150,7 +151,7 @@ class SpeechToSpeech:
         if request is None or request.completed:
             return
         if request.time_to_first_chunk is None and self.first_text_at is not None:
-            self._since(self.first_text_at)
+            self._since(request, self.first_text_at)
             request.first_chunk(self.first_text_at)  # a text-only response
         request.set_attributes({attrs.AUDIO_OUTPUT_SIZE: request.response_size})
         request.complete(**end)

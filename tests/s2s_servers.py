@@ -15,6 +15,7 @@ import datetime
 import ipaddress
 import json
 import ssl
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,7 @@ import websockets
 
 FIRST_AUDIO_DELAY = 0.15
 AUDIO_CHUNKS = 6
-CHUNK_GAP = 0.02
+CHUNK_GAP = 0.05
 CANCEL_DELAY = 0.1
 """A cancelled response's usage comes this long after the server saw the user speak over it."""
 
@@ -39,6 +40,7 @@ class Response:
     transcript: str = ""  # the user's speech this response answers, as transcribed
     cancelled: bool = False
     finished: bool = False
+    first_audio_at: float = 0.0  # time.perf_counter() when the first audio went out
     usage: dict = field(default_factory=dict)
     id: str = ""
     item: str = ""
@@ -130,6 +132,8 @@ class _Server:
             await asyncio.sleep(FIRST_AUDIO_DELAY)
             for i in range(AUDIO_CHUNKS):
                 audio = bytes([(i % 250) + 1, 0]) * 2400  # 100 ms at 24 kHz, never silent
+                if i == 0:
+                    response.first_audio_at = time.perf_counter()
                 await self.audio(ws, response, audio)
                 response.audio_out += len(audio)
                 if i == 0:

@@ -52,6 +52,8 @@ class AIRequest:
         self._text: list[str] = []
         self.text_length = 0
         self._usage: dict[str, int | None] = {}
+        self._completed: tuple[float, int, dict[str, Any]] | None = None
+        """(duration, end time in ns, end() arguments) of a response that is over while the span waits for usage."""
 
     def _metric_attributes(self) -> dict[str, AttributeValue]:
         metric_attrs: dict[str, AttributeValue] = {attrs.GEN_AI_OPERATION_NAME: self.operation}
@@ -68,14 +70,20 @@ class AIRequest:
         """Content capture is on: prompts, completions, transcripts and TTS text may be recorded."""
         return self._telemetry.options.capture_content
 
-    def sent(self) -> None:
-        """The request is complete (a streamed utterance ended): time to first chunk counts from now."""
-        self._sent = time.perf_counter()
+    @property
+    def completed(self) -> bool:
+        """The response is over (the span may still be open, waiting for the provider's usage report)."""
+        return self.ended or self._completed is not None
 
-    def first_chunk(self) -> None:
-        """Mark the first chunk of the response, if not marked yet."""
+    def sent(self, at: float | None = None) -> None:
+        """The request is complete (a streamed utterance ended): time to first chunk counts from now,
+        or from ``at`` (a ``time.perf_counter()`` value) when the request was made implicitly earlier."""
+        self._sent = time.perf_counter() if at is None else at
+
+    def first_chunk(self, at: float | None = None) -> None:
+        """Mark the first chunk of the response (now, or at the ``time.perf_counter()`` value ``at``)."""
         if self.time_to_first_chunk is None:
-            self.time_to_first_chunk = time.perf_counter() - self._sent
+            self.time_to_first_chunk = (time.perf_counter() if at is None else at) - self._sent
 
     def chunk(self, size: int = 0, text: str | None = None) -> None:
         """A chunk of the response: bytes of audio or characters of text."""
@@ -94,14 +102,42 @@ class AIRequest:
         if not self.ended:
             self.span.set_attributes(attributes)
 
-    def set_usage(self, input_tokens: int | None, output_tokens: int | None) -> None:
-        """Token usage as the provider reported it; also recorded on the token usage metric at end."""
+    def set_usage(
+        self,
+        input_tokens: int | None,
+        output_tokens: int | None,
+        *,
+        cache_read_input_tokens: int | None = None,
+        audio_input_tokens: int | None = None,
+        audio_output_tokens: int | None = None,
+    ) -> None:
+        """Token usage as the provider reported it; input and output are also recorded on the token
+        usage metric at end (cached and audio tokens are parts of them, so only the span has those).
+
+        Usage that comes after the response is over (see ``complete``) ends the span.
+        """
         self._usage = {"input": input_tokens, "output": output_tokens}
         usage = {
             attrs.GEN_AI_USAGE_INPUT_TOKENS: input_tokens,
             attrs.GEN_AI_USAGE_OUTPUT_TOKENS: output_tokens,
+            attrs.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: cache_read_input_tokens,
+            attrs.GEN_AI_USAGE_AUDIO_INPUT_TOKENS: audio_input_tokens,
+            attrs.GEN_AI_USAGE_AUDIO_OUTPUT_TOKENS: audio_output_tokens,
         }
-        self.set_attributes({k: v for k, v in usage.items() if v is not None})
+        self.set_attributes({k: v for k, v in usage.items() if isinstance(v, int)})
+        if self._completed is not None:
+            self.end()
+
+    def complete(self, **end: Any) -> None:
+        """The response is over, but its usage may come later (Gemini Live reports it after the turn):
+        the span keeps the response's end time and waits, until ``set_usage`` or ``end()`` closes it.
+        With usage already in, it ends now. Takes ``end()``'s arguments."""
+        if self.completed:
+            return
+        if self._usage:
+            self.end(**end)
+        else:
+            self._completed = (time.perf_counter() - self._start, time.time_ns(), end)
 
     def capture_input(self, messages: Any) -> None:
         """Prompt messages, only when content capture is on."""
@@ -127,12 +163,21 @@ class AIRequest:
         interrupted: bool = False,
         finish_reasons: list[str] | None = None,
     ) -> None:
-        """End the span once and record the duration, time to first chunk and token usage metrics."""
+        """End the span once and record the duration, time to first chunk and token usage metrics.
+
+        A ``complete``d response ends as it completed: its end time and arguments, not these."""
         if self.ended:
             return
+        end_time = None
+        if self._completed is not None:
+            duration, end_time, completed = self._completed
+            error = completed.get("error")
+            interrupted = completed.get("interrupted", False)
+            finish_reasons = completed.get("finish_reasons")
+        else:
+            duration = time.perf_counter() - self._start
         if error is not None:
             self.fail(error)
-        duration = time.perf_counter() - self._start
         span = self.span
         if span.is_recording():
             final: dict[str, AttributeValue] = {}
@@ -147,7 +192,7 @@ class AIRequest:
                 final.update(_content(self.operation, self._text))
             span.set_attributes(final)
         self.ended = True
-        span.end()
+        span.end(end_time=end_time)
         self._record_metrics(duration)
 
     def _size_attributes(self) -> dict[str, AttributeValue]:

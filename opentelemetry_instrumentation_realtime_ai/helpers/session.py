@@ -136,7 +136,12 @@ class Session:
 
     def _busy(self) -> bool:
         """The bot's reply is still being produced (an LLM or TTS request is open)."""
-        return any(not r.ended and r.operation != attrs.OPERATION_SPEECH_TO_TEXT for r in self._requests)
+        return any(not r.completed and r.operation != attrs.OPERATION_SPEECH_TO_TEXT for r in self._requests)
+
+    @property
+    def user_speech_ended_at(self) -> float | None:
+        """When the user last stopped speaking (``time.perf_counter()``), or None while they speak."""
+        return self._user_stopped_at
 
     # --- speaking signals ---
 

@@ -29,6 +29,7 @@ TTS_AUDIO = 16
 TTS_STOPPED = 17
 TTS_TEXT = 18
 AUDIO_OUT = 19
+SERVICE_METADATA = 20  # an LLM service saying at start whether it is speech-to-speech (1.x)
 
 AUDIO = frozenset({AUDIO_IN, TTS_AUDIO, AUDIO_OUT})
 """Raw audio: the bulk of the frames."""
@@ -71,6 +72,7 @@ _RULES: tuple[tuple[tuple[type, ...], int], ...] = (
     (_classes("TranscriptionFrame"), TRANSCRIPTION),
     (_classes("TTSStartedFrame"), TTS_STARTED),
     (_classes("TTSStoppedFrame"), TTS_STOPPED),
+    (_classes("LLMServiceMetadataFrame"), SERVICE_METADATA),
 )
 
 KINDS: dict[type, int] = {}

@@ -13,6 +13,7 @@ from ... import attributes as attrs
 from ...helpers.ai import AIRequest
 from ...helpers.session import Session
 from . import frames as fk
+from . import speech_to_speech
 
 # Pipecat's module names (pipecat.services.<name>.llm) mapped to the GenAI provider names.
 _GENAI_PROVIDERS = {"google": "gcp.gemini", "azure": "azure.ai.openai", "aws": "aws.bedrock", "grok": "x_ai"}
@@ -48,7 +49,16 @@ _RECEIVES = {
     _TTS: frozenset({fk.INTERRUPTION, fk.END}),
 }
 _PUSHES = {
-    _LLM: frozenset({fk.ERROR, fk.LLM_RESPONSE_START, fk.LLM_TEXT, fk.FUNCTION_CALL, fk.LLM_RESPONSE_END}),
+    _LLM: frozenset(
+        {
+            fk.ERROR,
+            fk.LLM_RESPONSE_START,
+            fk.LLM_TEXT,
+            fk.FUNCTION_CALL,
+            fk.LLM_RESPONSE_END,
+            fk.SERVICE_METADATA,
+        }
+    ),
     _STT: frozenset({fk.ERROR, fk.TRANSCRIPTION}),
     _TTS: frozenset({fk.ERROR, fk.TTS_STARTED, fk.TTS_AUDIO, fk.TTS_TEXT, fk.TTS_STOPPED}),
 }
@@ -69,6 +79,8 @@ class ServiceState:
         self.request: AIRequest | None = None
         self.user_stopped = False
         self.audio_format_known = False
+        self.realtime: speech_to_speech.SpeechToSpeech | None = None
+        """Set when the LLM service says it is speech-to-speech: it then has requests of its own kind."""
 
     # --- requests ---
 
@@ -102,7 +114,9 @@ class ServiceState:
 
     def received(self, kind: int, frame: Any) -> AIRequest | None:
         """Returns the request this frame started, so it can be made current while the frame is processed."""
-        if kind == fk.INTERRUPTION:
+        if self.realtime is not None:
+            self.realtime.received(kind, frame)
+        elif kind == fk.INTERRUPTION:
             if self.operation != _STT:
                 self.finish(interrupted=True)
         elif kind == fk.END:
@@ -153,14 +167,22 @@ class ServiceState:
                 return  # another element's error passing through on its way upstream
             error = getattr(frame, "exception", None)
             failure = error if isinstance(error, BaseException) else str(getattr(frame, "error", "error"))
-            if request is None:
+            if request is None or request.completed:
                 # A failure outside any request (connecting, say) is a failed request of its own.
                 self.start().fail(failure)
                 self.finish()
             else:
                 request.fail(failure)
         elif self.operation == _LLM:
-            if kind == fk.LLM_RESPONSE_START and request is None:
+            if self.realtime is not None and self.realtime.pushed(kind, frame):
+                return
+            if kind == fk.SERVICE_METADATA:
+                if getattr(frame, "is_realtime_service", False) is True and self.realtime is None:
+                    self.realtime = speech_to_speech.SpeechToSpeech(self)
+                    self.heard = self.realtime.heard  # type: ignore[method-assign]  # the audio path: an add
+                    self.receives = self.receives | speech_to_speech.RECEIVES
+                    self.pushes = self.pushes | speech_to_speech.PUSHES
+            elif kind == fk.LLM_RESPONSE_START and request is None:
                 self.start()
             elif kind == fk.LLM_TEXT and request is not None:
                 request.chunk(text=frame.text)
@@ -192,10 +214,17 @@ class ServiceState:
                 request.add_text(frame.text)
 
     def usage(self, tokens: Any) -> None:
-        if self.request is not None:
-            self.request.set_usage(
-                getattr(tokens, "prompt_tokens", None), getattr(tokens, "completion_tokens", None)
+        request = self.request
+        if request is not None:
+            request.set_usage(
+                getattr(tokens, "prompt_tokens", None),
+                getattr(tokens, "completion_tokens", None),
+                cache_read_input_tokens=getattr(tokens, "cache_read_input_tokens", None),
+                audio_input_tokens=getattr(tokens, "input_audio_tokens", None),
+                audio_output_tokens=getattr(tokens, "output_audio_tokens", None),
             )
+            if request.ended:  # usage that came after the response closed its span
+                self.request = None
 
 
 def _messages(frame: Any) -> Any:

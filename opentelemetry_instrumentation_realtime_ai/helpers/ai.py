@@ -68,6 +68,17 @@ class AIRequest:
         """Content capture is on: prompts, completions, transcripts and TTS text may be recorded."""
         return self._telemetry.options.capture_content
 
+    @property
+    def started_at(self) -> float:
+        """When the request started (``time.perf_counter()`` seconds)."""
+        return self._start
+
+    @property
+    def first_chunk_at(self) -> float | None:
+        """When its first chunk came (``time.perf_counter()`` seconds), if it has."""
+        ttfc = self.time_to_first_chunk
+        return None if ttfc is None else self._sent + ttfc
+
     def sent(self) -> None:
         """The request is complete (a streamed utterance ended): time to first chunk counts from now."""
         self._sent = time.perf_counter()

@@ -6,6 +6,8 @@ functions rather than wrapt wrappers, for speed):
 - ``FrameProcessor.__process_frame``: the one dispatcher of every element's frames (not for
   Pipecat's pipeline sources and sinks, which only forward them);
 - ``push_frame`` and ``start_llm_usage_metrics`` on ``LLMService``, ``STTService``, ``TTSService``;
+- ``VADAnalyzer.analyze_audio`` / ``_run_analyzer`` and ``BaseOutputTransport.MediaSender.
+  _bot_started_speaking``: when speech really started and ended, and when the bot's audio went out;
 - ``SmallWebRTCConnection`` and the WebSocket transports' event handlers.
 A hook this Pipecat version lacks is skipped with one warning: fewer spans, never an error.
 """
@@ -24,7 +26,7 @@ import wrapt
 from ... import attributes as attrs
 from ... import telemetry
 from ..hooks import Hooks, guarded
-from . import pipeline, transports
+from . import audio, pipeline, transports
 
 _log = logging.getLogger(__name__)
 _hooks = Hooks()
@@ -90,6 +92,26 @@ def instrument() -> None:
     pipeline.set_service_bases(tuple(services))
     llm = services[0][0] if services and services[0][1] == attrs.OPERATION_CHAT else None
     _hooks.wrap(llm, "start_llm_usage_metrics", pipeline.usage_hook, "LLMService.start_llm_usage_metrics")
+
+    vad = _class("pipecat.audio.vad.vad_analyzer", "VADAnalyzer")
+    _hooks.patch(
+        vad,
+        "analyze_audio",
+        audio.analyze_audio_hook(pipeline.CURRENT),
+        audio.ANALYZE_PARAMETERS,
+        "VADAnalyzer.analyze_audio",
+    )
+    _hooks.patch(
+        vad, "_run_analyzer", audio.run_analyzer_hook, audio.ANALYZE_PARAMETERS, "VADAnalyzer._run_analyzer"
+    )
+    output = _class("pipecat.transports.base_output", "BaseOutputTransport")
+    _hooks.patch(
+        getattr(output, "MediaSender", None),
+        "_bot_started_speaking",
+        audio.bot_started_hook(pipeline.CURRENT),
+        audio.SENDER_PARAMETERS,
+        "BaseOutputTransport.MediaSender._bot_started_speaking",
+    )
 
     pipeline.register_element_metrics()
     _report_missing()

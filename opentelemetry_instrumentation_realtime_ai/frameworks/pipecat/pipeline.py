@@ -16,6 +16,7 @@ import inspect
 import logging
 import random
 import re
+from collections import deque
 from time import perf_counter_ns
 from typing import Any
 
@@ -29,6 +30,7 @@ from ... import telemetry
 from ...helpers.pipeline import instrument_element_process
 from ...helpers.session import Session, reset_current_session, set_current_session
 from ..hooks import guarded
+from . import audio
 from . import frames as fk
 from .services import PUSHED, ServiceState
 
@@ -37,15 +39,20 @@ _STATE = "_otel_realtime_ai"
 _INSTANCE_NUMBER = re.compile(r"#\d+$")
 
 
-class Run:
-    """A session as Pipecat drives it: the helper ``Session``, the last speaking signal seen and
-    the processors that hold state for it (released when the run ends)."""
+SIGNALS_REMEMBERED = 16
+"""Speaking signals remembered with the element that saw each first: more than can be in flight at once."""
 
-    __slots__ = ("last_signal_id", "processors", "session")
+
+class Run:
+    """A session as Pipecat drives it: the helper ``Session``, the speaking signals seen lately,
+    the VAD analyzer last heard and the processors that hold state for it (released when the run ends)."""
+
+    __slots__ = ("processors", "session", "signals", "vad")
 
     def __init__(self, session: Session):
         self.session = session
-        self.last_signal_id = -1
+        self.signals: deque[tuple[Any, Any]] = deque(maxlen=SIGNALS_REMEMBERED)
+        self.vad: Any = None
         self.processors: list[Any] = []
 
     def release(self) -> None:
@@ -186,17 +193,31 @@ def element_state(processor: Any, run: Run) -> ElementState:
 
 
 @guarded
-def _on_signal(run: Run, kind: int, frame: Any) -> None:
-    """Speaking signals reach many elements; act on each one once, in the order they were made."""
-    frame_id = frame.id
-    if frame_id <= run.last_signal_id:
-        return
-    run.last_signal_id = frame_id
+def _on_signal(run: Run, state: ElementState, kind: int, frame: Any) -> None:
+    """Speaking signals reach many elements: act on each where it is first seen, as it arrives.
+
+    Not by frame id, which follows when a frame was made (frames made ahead of time, as tests and
+    replays do, would come out of order). The same frame object seen again by the element that saw
+    it first was pushed again: a new signal.
+    """
+    for seen, first in run.signals:
+        if seen is frame:
+            if first is not state:
+                return
+            break
+    run.signals.append((frame, state))
     session = run.session
+    vad = isinstance(frame, fk.VAD_SIGNAL_CLASSES)
     if kind == fk.USER_STARTED:
-        session.user_started_speaking()
+        if vad:
+            session.voice_started(audio.speech_started_at(run.vad, frame))
+        else:
+            session.user_started_speaking()
     elif kind == fk.USER_STOPPED:
-        session.user_stopped_speaking()
+        if vad:
+            session.voice_stopped(*audio.speech_ended_at(run.vad, frame))
+        else:
+            session.user_stopped_speaking()
     elif kind == fk.BOT_STARTED:
         session.bot_started_speaking()
     else:
@@ -271,7 +292,7 @@ def _observed(state: ElementState, action: int, kind: int, frame: Any, processin
     token = span = None
     if action == _WATCHED or action == _HEARD_AUDIO:
         if kind in fk.SIGNALS:
-            _on_signal(state.run, kind, frame)
+            _on_signal(state.run, state, kind, frame)
         service = state.service
         if service is not None and kind in service.receives:
             token = _service_received(service, kind, frame)
@@ -332,6 +353,8 @@ def _service_pushed(instance: Any, run: Run, kind: int, frame: Any) -> None:
     state = element_state(instance, run)
     if state.service is not None and kind in state.service.pushes:
         state.service.pushed(kind, frame)
+        if kind == fk.FUNCTION_CALL:
+            run.session.tool_called()
 
 
 def usage_hook(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:

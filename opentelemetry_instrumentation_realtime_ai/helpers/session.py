@@ -140,6 +140,8 @@ class Session:
         self.user_speaking = False
         self.bot_speaking = False
         self.voice_active = False
+        self._voice_in_turn = False
+        """The VAD reported speech since the user's turn was last declared over."""
         self.user_speech_ended_at: float | None = None
         """When the user's latest speech ended (``time.perf_counter()`` seconds): its last voiced
         audio where the VAD tells, else the stop signal; None while the user speaks."""
@@ -185,7 +187,7 @@ class Session:
         """The VAD heard the user start; ``speech_started_at`` is when the speech itself began."""
         if self.voice_active:
             return
-        self.voice_active = True
+        self.voice_active = self._voice_in_turn = True
         self._speech_started(speech_started_at)
 
     def voice_stopped(self, speech_ended_at: float | None = None, source: str = "signal") -> None:
@@ -203,14 +205,14 @@ class Session:
         if self.user_speaking:
             return
         self.user_speaking = True
-        if not self.voice_active:
+        if not self._voice_in_turn:  # else the VAD has marked this speech (its start may come later)
             self._speech_started(speech_started_at)
 
     def user_stopped_speaking(self) -> None:
         """The user's turn was declared over (for a framework without a VAD signal: speech ended)."""
         if not self.user_speaking:
             return
-        self.user_speaking = False
+        self.user_speaking = self._voice_in_turn = False
         now = time.perf_counter()
         if self.voice_active:  # the turn ended without the VAD's stop: this is the end of speech
             self.voice_active = False

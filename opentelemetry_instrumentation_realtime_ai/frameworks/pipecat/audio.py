@@ -4,15 +4,20 @@ A VAD declares the user stopped only after ``stop_secs`` of silence plus its own
 started after ``start_secs`` of speech, so its frames are late by both. Every Pipecat VAD
 analyzer (Silero or any ``VADAnalyzer`` subclass, in a ``VADProcessor``, the user aggregator
 or a 0.0.x transport) runs its windows through ``VADAnalyzer._run_analyzer``, in its own worker
-thread, one audio chunk a call: the hook there notes, on the analyzer, when the last voiced
-window ended and when the current run of voiced windows began. ``analyze_audio``, called in
-the run's task, tells the run which analyzer it uses. The bot's first audio is stamped where
-the output transport's media sender announces it, right before writing it.
+thread, one audio chunk a call: the hook there keeps the last few chunks and, when the state
+flips, notes on the analyzer when the speech started or ended. A model VAD lags the sound (Silero
+stays voiced 30-60 ms past the last sound, and turns voiced up to ~150 ms into a breathy onset),
+so the edges are found on the audio around its windows: the last (first) sample louder than
+``SPEECH_LEVEL``. ``analyze_audio``, called in the run's task, tells the run which analyzer it uses.
+The bot's first audio is stamped where the output transport's media sender announces it, right
+before writing it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from array import array
+from collections import deque
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from time import perf_counter
 from typing import Any
@@ -21,6 +26,15 @@ from ..hooks import guarded
 
 _VOICED_END = "_otel_realtime_ai_voiced_end"
 _VOICE_START = "_otel_realtime_ai_voice_start"
+_WINDOW_END = "_otel_realtime_ai_window_end"
+_CHUNKS = "_otel_realtime_ai_chunks"
+CHUNKS_KEPT = 16
+"""Chunks kept (references, not copies) per analyzer to search for the speech's edges: 320 ms of 20 ms
+chunks, more than a model VAD's lag either way."""
+SPEECH_LEVEL = 0.02 * 32767
+"""-34 dBFS: the end of speech is the last 16-bit sample above it in the last voiced audio."""
+ONSET_GAP = 0.08
+"""Quiet this long before the first voiced window ends the search for the speech's onset."""
 STALE_AFTER = 1.0
 """A reading older than the VAD's own start/stop wait plus this belongs to some earlier speech."""
 
@@ -45,14 +59,14 @@ def analyze_audio_hook(current: ContextVar[Any]) -> Callable[[Any], Any]:
 
 
 def run_analyzer_hook(original: Any) -> Any:
-    """Replaces ``VADAnalyzer._run_analyzer``: a clock reading and two lengths per chunk, next to a
-    model inference."""
+    """Replaces ``VADAnalyzer._run_analyzer``: a clock reading, a few lengths and a reference to
+    the chunk kept, next to a model inference; the audio is only searched when the state flips."""
 
     def _run_analyzer(self: Any, buffer: bytes) -> Any:
         before = _before(self, buffer)
         state = original(self, buffer)
         if before is not None:
-            _after(self, before, state)
+            _after(self, before, buffer, state)
         return state
 
     return _run_analyzer
@@ -64,18 +78,65 @@ def _before(analyzer: Any, buffer: bytes) -> tuple[float, Any, int]:
 
 
 @guarded
-def _after(analyzer: Any, before: tuple[float, Any, int], state: Any) -> None:
+def _after(analyzer: Any, before: tuple[float, Any, int], buffer: bytes, state: Any) -> None:
     """After a chunk: its last analysed window was voiced iff the state is STARTING or SPEAKING."""
     at, previous, pending = before
-    left = len(analyzer._vad_buffer)
-    if left >= pending or state.name not in ("STARTING", "SPEAKING"):
-        return  # no window analysed, or the last one was not voiced
-    bytes_per_second = analyzer.sample_rate * 2 * analyzer.num_channels
-    voiced_end = at - left / bytes_per_second  # audio still buffered came after the window
-    analyzer.__dict__[_VOICED_END] = voiced_end
-    if previous.name == "QUIET":
-        window = analyzer._vad_frames_num_bytes / bytes_per_second
-        analyzer.__dict__[_VOICE_START] = voiced_end - window
+    found = analyzer.__dict__
+    chunks = found.get(_CHUNKS)
+    if chunks is None:
+        chunks = found[_CHUNKS] = deque(maxlen=CHUNKS_KEPT)
+    chunks.append((at, buffer))  # a chunk's audio ends when it arrived
+    voiced = state.name in ("STARTING", "SPEAKING")
+    if voiced:
+        left = len(analyzer._vad_buffer)
+        if left < pending:  # a window was analysed: the audio still buffered came after it
+            window_end = found[_WINDOW_END] = at - left / _bytes_per_second(analyzer)
+            if previous.name == "QUIET":
+                found[_VOICE_START] = _first_sound(analyzer, window_end)
+    elif previous.name == "SPEAKING" and _WINDOW_END in found:
+        found[_VOICED_END] = _last_sound(analyzer, found[_WINDOW_END])
+
+
+def _bytes_per_second(analyzer: Any) -> int:
+    return int(analyzer.sample_rate * 2 * analyzer.num_channels)
+
+
+def _loud(analyzer: Any, window_end: float) -> Iterator[tuple[float, list[int]]]:
+    """Newest first: each kept chunk that began before ``window_end``, as (its start, the indices
+    of its samples above ``SPEECH_LEVEL`` before ``window_end``)."""
+    rate, channels = analyzer.sample_rate, analyzer.num_channels
+    for arrived, chunk in reversed(list(analyzer.__dict__.get(_CHUNKS) or ())):
+        samples = array("h", chunk)
+        frames = len(samples) // channels
+        start = arrived - frames / rate
+        if start < window_end:
+            upto = min(frames, round((window_end - start) * rate)) * channels
+            yield start, [i // channels for i in range(upto) if abs(samples[i]) > SPEECH_LEVEL]
+
+
+def _last_sound(analyzer: Any, window_end: float) -> float:
+    """The end of the last loud sample in the chunks up to the last voiced window's end."""
+    for start, loud in _loud(analyzer, window_end):
+        if loud:
+            return start + (loud[-1] + 1) / analyzer.sample_rate
+    return window_end
+
+
+def _first_sound(analyzer: Any, window_end: float) -> float:
+    """The first loud sample of the sound that runs into the first voiced window, going back
+    through the kept chunks until ``ONSET_GAP`` of quiet (a word's own stops are shorter)."""
+    earliest = None
+    quiet_since = window_end
+    for start, loud in _loud(analyzer, window_end):
+        if not loud:
+            if earliest is not None and quiet_since - start >= ONSET_GAP:
+                break
+            continue
+        earliest = start + loud[0] / analyzer.sample_rate
+        quiet_since = start
+    if earliest is not None:
+        return earliest
+    return window_end - analyzer._vad_frames_num_bytes / _bytes_per_second(analyzer)
 
 
 def speech_ended_at(analyzer: Any, frame: Any) -> tuple[float | None, str]:

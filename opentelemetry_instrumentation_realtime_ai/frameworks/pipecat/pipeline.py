@@ -47,12 +47,14 @@ class Run:
     """A session as Pipecat drives it: the helper ``Session``, the speaking signals seen lately,
     the VAD analyzer last heard and the processors that hold state for it (released when the run ends)."""
 
-    __slots__ = ("processors", "session", "signals", "vad")
+    __slots__ = ("processors", "session", "signals", "vad", "vad_signals")
 
     def __init__(self, session: Session):
         self.session = session
         self.signals: deque[tuple[Any, Any]] = deque(maxlen=SIGNALS_REMEMBERED)
         self.vad: Any = None
+        self.vad_signals = False
+        """VAD frames flow in this run: the user turn's own start/stop frames are not speech edges."""
         self.processors: list[Any] = []
 
     def release(self) -> None:
@@ -193,21 +195,27 @@ def element_state(processor: Any, run: Run) -> ElementState:
 
 
 @guarded
-def _on_signal(run: Run, state: ElementState, kind: int, frame: Any) -> None:
+def _on_signal(run: Run, state: ElementState, kind: int, frame: Any) -> bool:
     """Speaking signals reach many elements: act on each where it is first seen, as it arrives.
 
     Not by frame id, which follows when a frame was made (frames made ahead of time, as tests and
     replays do, would come out of order). The same frame object seen again by the element that saw
-    it first was pushed again: a new signal.
+    it first was pushed again: a new signal. Returns whether services should not see the frame:
+    a user turn's start or end where the VAD's frames already mark the speech (1.x sends both, and
+    the turn's start can reach an STT after the VAD's stop, which would open a second request).
     """
+    user = kind == fk.USER_STARTED or kind == fk.USER_STOPPED
+    vad = user and isinstance(frame, fk.VAD_SIGNAL_CLASSES)
+    if vad:
+        run.vad_signals = True
+    hidden = user and not vad and run.vad_signals
     for seen, first in run.signals:
         if seen is frame:
             if first is not state:
-                return
+                return hidden
             break
     run.signals.append((frame, state))
     session = run.session
-    vad = isinstance(frame, fk.VAD_SIGNAL_CLASSES)
     if kind == fk.USER_STARTED:
         if vad:
             session.voice_started(audio.speech_started_at(run.vad, frame))
@@ -222,6 +230,7 @@ def _on_signal(run: Run, state: ElementState, kind: int, frame: Any) -> None:
         session.bot_started_speaking()
     else:
         session.bot_stopped_speaking()
+    return hidden
 
 
 @guarded
@@ -291,10 +300,9 @@ def _observed(state: ElementState, action: int, kind: int, frame: Any, processin
     """The frames that are not plain traffic: timed, and acted on when they mean something."""
     token = span = None
     if action == _WATCHED or action == _HEARD_AUDIO:
-        if kind in fk.SIGNALS:
-            _on_signal(state.run, state, kind, frame)
+        hidden = kind in fk.SIGNALS and _on_signal(state.run, state, kind, frame)
         service = state.service
-        if service is not None and kind in service.receives:
+        if service is not None and kind in service.receives and not hidden:
             token = _service_received(service, kind, frame)
     if frame_span_ratio and random.random() < frame_span_ratio:
         span = _frame_span(state, frame)

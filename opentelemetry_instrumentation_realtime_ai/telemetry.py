@@ -27,7 +27,9 @@ class Instruments:
     def __init__(self, meter: Meter):
         self.meter = meter
 
-        def seconds_histogram(name: str, description: str, buckets: list[float] = _SECONDS_BUCKETS) -> Histogram:
+        def seconds_histogram(
+            name: str, description: str, buckets: list[float] = _SECONDS_BUCKETS
+        ) -> Histogram:
             return meter.create_histogram(
                 name, unit="s", description=description, explicit_bucket_boundaries_advisory=buckets
             )

@@ -23,11 +23,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples" / "tracing_demo"))
 
-import providers  # noqa: E402  (seeds offline NLTK data before Pipecat is imported)
+import providers
 
 # isort: split
 
-from pipecat.frames.frames import (  # noqa: E402
+from pipecat.frames.frames import (
     BotStartedSpeakingFrame,
     BotStoppedSpeakingFrame,
     EndFrame,
@@ -36,10 +36,10 @@ from pipecat.frames.frames import (  # noqa: E402
     OutputAudioRawFrame,
     StartFrame,
 )
-from pipecat.processors.frame_processor import FrameDirection  # noqa: E402
-from pipecat.transports.base_input import BaseInputTransport  # noqa: E402
-from pipecat.transports.base_output import BaseOutputTransport  # noqa: E402
-from pipecat.transports.base_transport import TransportParams  # noqa: E402
+from pipecat.processors.frame_processor import FrameDirection
+from pipecat.transports.base_input import BaseInputTransport
+from pipecat.transports.base_output import BaseOutputTransport
+from pipecat.transports.base_transport import TransportParams
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SAMPLE_RATE = 16000
@@ -142,13 +142,10 @@ class WavMic(BaseInputTransport):
         for step in self._steps:
             replies = len(self._speaker.first_writes)
             await self._say(step.wav)
-            if step.after == "start":
-                await self._silence_until(lambda: len(self._speaker.first_writes) > replies)
-                await self._silence_until(lambda: False, timeout=step.pause_secs)
-            else:
-                await self._silence_until(lambda: len(self._speaker.first_writes) > replies)
+            await self._silence_until(lambda n=replies: len(self._speaker.first_writes) > n)
+            if step.after != "start":  # "start": barge in while the reply plays
                 await self._silence_until(lambda: not self._speaker.speaking)
-                await self._silence_until(lambda: False, timeout=step.pause_secs)
+            await self._silence_until(lambda: False, timeout=step.pause_secs)
         await self._call_event_handler("on_script_finished")
 
 
@@ -249,7 +246,9 @@ async def run_speech_bot(
     async def _measured(_observer, latency):
         run.pipecat_latencies.append(latency)
 
-    async with providers.LocalLLMServer(first_token_delay=llm_first_token_delay, token_delay=0.01) as llm_server:
+    async with providers.LocalLLMServer(
+        first_token_delay=llm_first_token_delay, token_delay=0.01
+    ) as llm_server:
         llm = OpenAILLMService(
             api_key="sk-local",
             base_url=llm_server.base_url,

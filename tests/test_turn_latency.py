@@ -11,7 +11,6 @@ made live, and a bot that never speaks.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable, Iterator, Sequence
 from importlib.metadata import version
@@ -96,7 +95,12 @@ async def test_real_speech_turns(instrument):
         from pipecat.audio.turn.smart_turn.local_smart_turn_v3 import LocalSmartTurnAnalyzerV3
         from pipecat.turns.user_stop import TurnAnalyzerUserTurnStopStrategy
 
-        steps = [Step("split"), Step("weather"), Step("incomplete", after="start", pause_secs=0.3), Step("thanks")]
+        steps = [
+            Step("split"),
+            Step("weather"),
+            Step("incomplete", after="start", pause_secs=0.3),
+            Step("thanks"),
+        ]
         transcripts = [
             "Hello there,",
             "how are you today?",
@@ -115,7 +119,7 @@ async def test_real_speech_turns(instrument):
     assert [t.attributes[attrs.TURN_NUMBER] for t in turns] == list(range(1, len(steps) + 1))
     assert [t.attributes[attrs.TURN_INTERRUPTED] for t in turns] == interrupted
     rows = []
-    for turn, utterance in zip(turns, run.utterances):
+    for turn, utterance in zip(turns, run.utterances, strict=True):
         expected = truth(utterance, run.first_writes)
         ours = assert_breakdown(turn)
         index = turn.attributes[attrs.TURN_NUMBER] - 1
@@ -220,7 +224,10 @@ def _cascade(llm_url: str, *, speaker=None):
     stop_seen = StopSeen()
     elements = [stop_seen, stt, aggregators.user(), llm]
     if speaker is not None:
-        elements += [providers.SineTTSService(first_audio_delay=0.02, seconds_per_char=0.004, speedup=None), speaker]
+        elements += [
+            providers.SineTTSService(first_audio_delay=0.02, seconds_per_char=0.004, speedup=None),
+            speaker,
+        ]
     elements.append(aggregators.assistant())
     return Pipeline(elements), stop_seen
 
@@ -243,7 +250,7 @@ async def test_turns_do_not_depend_on_when_frames_were_made(instrument, live):
         (request,) = [s for s in children(stt, turn)]
         assert request.attributes[attrs.STT_TEXT_LENGTH] > 0
     assert len(stop_seen.seen) == 3 and len(speaker.first_writes) == 3
-    for turn, seen, first_write in zip(turns, stop_seen.seen, speaker.first_writes):
+    for turn, seen, first_write in zip(turns, stop_seen.seen, speaker.first_writes, strict=True):
         assert turn.attributes[attrs.TURN_SPEECH_END_SOURCE] == "stop_secs"
         expected = first_write - (seen - 0.2)
         assert abs(assert_breakdown(turn) - expected) < 0.01, (expected, turn.attributes)
@@ -288,3 +295,98 @@ async def test_user_speech_ended_at_is_the_speech_end(instrument):
     await run_test(Pipeline([stop_seen, Probe()]), frames_to_send=Frames(_utterances(1, 0.05), live=False))
     assert len(ended) == 1 and ended[0] is not None
     assert abs(ended[0] - (stop_seen.seen[0] - 0.2)) < 0.005
+
+
+# --- the helper API: the breakdown's arithmetic, tools, silent bots, the console tree ---
+
+
+def test_session_breakdown_adds_up_with_a_tool_call(otel):
+    """Stages are consecutive: tools (a call returned -> the follow-up inference) come out of llm."""
+    from opentelemetry_instrumentation_realtime_ai.helpers.ai import AIRequest
+    from opentelemetry_instrumentation_realtime_ai.helpers.session import Session
+
+    with Session("p") as session:
+        start = time.perf_counter()
+        session.voice_started(start - 1.0)
+        session.voice_stopped(start - 0.5, "vad")
+        assert session.user_speech_ended_at == start - 0.5
+        session.user_stopped_speaking()
+        first = session.track(AIRequest("chat", {}))
+        first.first_chunk()
+        session.tool_called()
+        first.end()
+        follow_up = session.track(AIRequest("chat", {}))
+        follow_up.first_chunk()
+        tts = session.track(AIRequest("text_to_speech", {}))
+        tts.first_chunk()
+        out = time.perf_counter() + 0.25
+        session.bot_started_speaking(out)
+        follow_up.end()
+        tts.end()
+        session.bot_stopped_speaking()
+    (turn,) = otel.spans("conversation.turn")
+    latency = assert_breakdown(turn)
+    assert latency == pytest.approx(out - (start - 0.5), abs=1e-9)
+    stages = stages_of(turn)
+    assert list(stages) == [
+        attrs.STAGE_ENDPOINTING,
+        attrs.STAGE_TURN_DETECTION,
+        attrs.STAGE_LLM,
+        attrs.STAGE_TOOLS,
+        attrs.STAGE_AGGREGATION,
+        attrs.STAGE_TTS,
+        attrs.STAGE_OUTPUT,
+    ]
+    assert stages[attrs.STAGE_ENDPOINTING] >= 0.5
+    assert stages[attrs.STAGE_OUTPUT] >= 0.25
+    assert 0 < stages[attrs.STAGE_TOOLS] <= follow_up.started_at - first.started_at
+    assert abs(turn.start_time / 1e9 - _epoch(start - 1.0)) < 0.005  # the span starts at the speech
+    points = otel.points(attrs.METRIC_TURN_STAGE_LATENCY)
+    assert {p.attributes[attrs.TURN_LATENCY_STAGE] for p in points} == set(stages)
+    assert sum(p.sum for p in points) == pytest.approx(latency, abs=1e-9)
+
+
+def test_session_silent_bot_and_false_endpoint(otel):
+    """A reply that was produced and never heard ends its turn at the next utterance; an
+    inference still running when the user resumes (a false endpoint) keeps the turn open."""
+    from opentelemetry_instrumentation_realtime_ai.helpers.ai import AIRequest
+    from opentelemetry_instrumentation_realtime_ai.helpers.session import Session
+
+    with Session("p") as session:
+        session.user_started_speaking()
+        session.user_stopped_speaking()
+        session.track(AIRequest("chat", {})).end()  # a text-only reply
+        session.user_started_speaking()  # the next utterance: a new turn
+        session.user_stopped_speaking()
+        cancelled = session.track(AIRequest("chat", {}))
+        session.user_started_speaking()  # resumed while the inference runs: same turn
+        cancelled.end(interrupted=True)
+        session.user_stopped_speaking()
+        session.track(AIRequest("chat", {})).end()
+    turns = by_number(otel.spans("conversation.turn"))
+    assert [t.attributes[attrs.TURN_NUMBER] for t in turns] == [1, 2]
+    assert [t.attributes[attrs.TURN_INTERRUPTED] for t in turns] == [False, False]
+    assert all(attrs.TURN_USER_BOT_LATENCY not in t.attributes for t in turns)
+
+
+def test_tree_line_shows_the_breakdown(otel):
+    import io
+
+    from opentelemetry_instrumentation_realtime_ai.console import TreeConsoleSpanExporter
+    from opentelemetry_instrumentation_realtime_ai.helpers.session import Session
+
+    with Session("p") as session:
+        now = time.perf_counter()
+        session.voice_started(now - 1.0)
+        session.voice_stopped(now - 0.3, "vad")
+        session.user_stopped_speaking()
+        session.bot_started_speaking(now + 0.2)
+        session.bot_stopped_speaking()
+    out = io.StringIO()
+    TreeConsoleSpanExporter(out).export(otel.spans())
+    (line,) = [line for line in out.getvalue().splitlines() if "conversation.turn" in line]
+    turn = otel.one("conversation.turn")
+    stages = stages_of(turn)
+    expected = " + ".join(f"{s} {stages[s] * 1000:.0f}" for s in attrs.TURN_STAGES if s in stages)
+    assert line.endswith(f"latency 500 ms = {expected}"), line
+    assert "turn.user_bot_latency=" not in line  # shown once, in the breakdown

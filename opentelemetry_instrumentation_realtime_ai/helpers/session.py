@@ -210,7 +210,7 @@ class Session:
 
     def user_stopped_speaking(self) -> None:
         """The user's turn was declared over (for a framework without a VAD signal: speech ended)."""
-        if not self.user_speaking:
+        if not (self.user_speaking or self._voice_in_turn):
             return
         self.user_speaking = self._voice_in_turn = False
         now = time.perf_counter()
@@ -277,7 +277,8 @@ class Session:
             (
                 r
                 for r in self._reply
-                if r.operation == attrs.OPERATION_TEXT_TO_SPEECH and (llm_at is None or r.started_at >= llm_at)
+                if r.operation == attrs.OPERATION_TEXT_TO_SPEECH
+                and (llm_at is None or r.started_at >= llm_at)
             ),
             None,
         )
@@ -308,6 +309,7 @@ class Session:
             tools = min(tools, stages[attrs.STAGE_LLM])
             stages[attrs.STAGE_LLM] -= tools
             stages[attrs.STAGE_TOOLS] = tools
+            stages = {stage: stages[stage] for stage in attrs.TURN_STAGES if stage in stages}
         span_attrs: dict[str, AttributeValue] = {
             attrs.TURN_USER_BOT_LATENCY: latency,
             attrs.TURN_SPEECH_END_SOURCE: self._speech_end_source,

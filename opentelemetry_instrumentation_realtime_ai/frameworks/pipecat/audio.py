@@ -146,7 +146,9 @@ def speech_ended_at(analyzer: Any, frame: Any) -> tuple[float | None, str]:
     the VAD's ``stop_secs``; else unknown (a frame made by hand).
     """
     now = perf_counter()
-    stop_secs = getattr(frame, "stop_secs", 0.0) or (analyzer.params.stop_secs if analyzer is not None else 0.0)
+    stop_secs = getattr(frame, "stop_secs", 0.0) or (
+        analyzer.params.stop_secs if analyzer is not None else 0.0
+    )
     voiced = analyzer.__dict__.get(_VOICED_END) if analyzer is not None else None
     if voiced is not None and 0.0 <= now - voiced <= stop_secs + STALE_AFTER:
         return voiced, "vad"

@@ -24,10 +24,12 @@ providers = pytest.importorskip("providers")
 
 from pipecat.frames.frames import (  # noqa: E402
     InputAudioRawFrame,
+    TranscriptionFrame,
+    UserStoppedSpeakingFrame,
     VADUserStartedSpeakingFrame,
     VADUserStoppedSpeakingFrame,
 )
-from pipecat.processors.frame_processor import FrameProcessor  # noqa: E402
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor  # noqa: E402
 from pipecat.tests.utils import SleepFrame, run_test  # noqa: E402
 
 from opentelemetry_instrumentation_realtime_ai import attributes as attrs  # noqa: E402
@@ -135,8 +137,12 @@ async def test_real_speech_turns(instrument):
         assert 0.15 < stages[attrs.STAGE_ENDPOINTING] < 0.3, stages
         assert {attrs.STAGE_LLM, attrs.STAGE_TTS, attrs.STAGE_OUTPUT} <= set(stages)
     if PIPECAT[0] == 1:
-        # "Hello there, | how are you today?": two VAD segments, one turn.
+        # "Hello there, | how are you today?": two VAD segments, one turn. Smart-turn takes the pause
+        # for the end: an inference starts, and the resumed speech cancels it (a false endpoint).
         assert run.transcripts[:2] == transcripts[:2]
+        chats = [s for s in otel.spans() if s.attributes.get(attrs.GEN_AI_OPERATION_NAME) == "chat"]
+        first_turn = children(chats, turns[0])
+        assert [c.attributes.get(attrs.INTERRUPTED, False) for c in first_turn] == [True, False]
         # "I would like to order": smart-turn says incomplete, the 1.2 s silence timeout ends it.
         assert rows[2][4][attrs.STAGE_TURN_DETECTION] > 0.9
         assert all(row[4][attrs.STAGE_TURN_DETECTION] < 0.9 for i, row in enumerate(rows) if i != 2)
@@ -172,30 +178,34 @@ def _speech(chunks: int) -> list[Callable[[], object]]:
 
 
 def _utterances(count: int, reply_wait: float) -> list[Callable[[], object]]:
+    """VAD-marked utterances, each followed by time for the reply (more for the first: the LLM
+    client's first request can take a second)."""
     makers: list[Callable[[], object]] = []
-    for _ in range(count):
+    for n in range(count):
         makers.append(VADUserStartedSpeakingFrame)
         makers += _speech(10)
         makers.append(lambda: VADUserStoppedSpeakingFrame(stop_secs=0.2))
-        makers.append(lambda: SleepFrame(sleep=reply_wait))
+        makers.append(lambda wait=reply_wait + (2.0 if n == 0 else 0.0): SleepFrame(sleep=wait))
     return makers
 
 
 class StopSeen(FrameProcessor):
-    """First in the pipeline: when each VAD stop frame arrived (what the latency counts from)."""
+    """When each stop frame of a kind first arrived: first in the pipeline for the VAD's, right
+    after the user aggregator for the turn's (what the latency counts from without VAD frames)."""
 
-    def __init__(self):
+    def __init__(self, kind: type = VADUserStoppedSpeakingFrame):
         super().__init__()
+        self.kind = kind
         self.seen: list[float] = []
 
     async def process_frame(self, frame, direction):
         await super().process_frame(frame, direction)
-        if isinstance(frame, VADUserStoppedSpeakingFrame):
+        if isinstance(frame, self.kind) and direction == FrameDirection.DOWNSTREAM:
             self.seen.append(time.perf_counter())
         await self.push_frame(frame, direction)
 
 
-def _cascade(llm_url: str, *, speaker=None):
+def _cascade(llm_url: str, *, speaker=None, transcription_start: bool = False):
     """STT -> user aggregator -> real OpenAILLMService -> TTS -> output (when given) -> assistant."""
     from pipecat.pipeline.pipeline import Pipeline
     from pipecat.processors.aggregators.llm_context import LLMContext
@@ -204,7 +214,7 @@ def _cascade(llm_url: str, *, speaker=None):
         LLMUserAggregatorParams,
     )
     from pipecat.services.openai.llm import OpenAILLMService
-    from pipecat.turns.user_start import VADUserTurnStartStrategy
+    from pipecat.turns.user_start import TranscriptionUserTurnStartStrategy, VADUserTurnStartStrategy
     from pipecat.turns.user_stop import SpeechTimeoutUserTurnStopStrategy
     from pipecat.turns.user_turn_strategies import UserTurnStrategies
 
@@ -213,7 +223,8 @@ def _cascade(llm_url: str, *, speaker=None):
         LLMContext(),
         user_params=LLMUserAggregatorParams(
             user_turn_strategies=UserTurnStrategies(
-                start=[VADUserTurnStartStrategy()],
+                start=[VADUserTurnStartStrategy()]
+                + ([TranscriptionUserTurnStartStrategy()] if transcription_start else []),
                 stop=[SpeechTimeoutUserTurnStopStrategy(user_speech_timeout=0.1)],
             )
         ),
@@ -221,15 +232,15 @@ def _cascade(llm_url: str, *, speaker=None):
     llm = OpenAILLMService(
         api_key="sk-local", base_url=llm_url, settings=OpenAILLMService.Settings(model="local-llm")
     )
-    stop_seen = StopSeen()
-    elements = [stop_seen, stt, aggregators.user(), llm]
+    stop_seen, turn_stop_seen = StopSeen(), StopSeen(UserStoppedSpeakingFrame)
+    elements = [stop_seen, stt, aggregators.user(), turn_stop_seen, llm]
     if speaker is not None:
         elements += [
             providers.SineTTSService(first_audio_delay=0.02, seconds_per_char=0.004, speedup=None),
             speaker,
         ]
     elements.append(aggregators.assistant())
-    return Pipeline(elements), stop_seen
+    return Pipeline(elements), stop_seen, turn_stop_seen
 
 
 @pytest.mark.parametrize("live", [False, True], ids=["made_ahead", "live"])
@@ -239,7 +250,7 @@ async def test_turns_do_not_depend_on_when_frames_were_made(instrument, live):
     otel = instrument()
     speaker = speech_bot.RealtimeSpeaker()
     async with providers.LocalLLMServer(first_token_delay=0.02, token_delay=0.0) as llm_server:
-        pipeline, stop_seen = _cascade(llm_server.base_url, speaker=speaker)
+        pipeline, stop_seen, _ = _cascade(llm_server.base_url, speaker=speaker)
         await run_test(pipeline, frames_to_send=Frames(_utterances(3, reply_wait=1.2), live))
 
     turns = by_number(otel.spans("conversation.turn"))
@@ -257,11 +268,36 @@ async def test_turns_do_not_depend_on_when_frames_were_made(instrument, live):
 
 
 @pytest.mark.parametrize("live", [False, True], ids=["made_ahead", "live"])
+async def test_transcription_started_turns(instrument, live):
+    """No VAD at all: the transcript starts the turn (1.x's TranscriptionUserTurnStartStrategy) and
+    the latency counts from the turn declared over, the only end of speech there is."""
+    from pipecat.utils.time import time_now_iso8601
+
+    otel = instrument()
+    speaker = speech_bot.RealtimeSpeaker()
+    makers: list[Callable[[], object]] = []
+    for text, wait in (("hello bot", 3.0), ("tell me more", 1.2)):
+        makers.append(lambda text=text: TranscriptionFrame(text, "user", time_now_iso8601(), finalized=True))
+        makers.append(lambda wait=wait: SleepFrame(sleep=wait))
+    async with providers.LocalLLMServer(first_token_delay=0.02, token_delay=0.0) as llm_server:
+        pipeline, _, turn_stop_seen = _cascade(llm_server.base_url, speaker=speaker, transcription_start=True)
+        await run_test(pipeline, frames_to_send=Frames(makers, live))
+
+    turns = by_number(otel.spans("conversation.turn"))
+    assert [t.attributes[attrs.TURN_NUMBER] for t in turns] == [1, 2]
+    assert len(turn_stop_seen.seen) == 2 and len(speaker.first_writes) == 2
+    for turn, seen, first_write in zip(turns, turn_stop_seen.seen, speaker.first_writes, strict=True):
+        assert turn.attributes[attrs.TURN_SPEECH_END_SOURCE] == "signal"
+        assert abs(assert_breakdown(turn) - (first_write - seen)) < 0.02, turn.attributes
+        assert attrs.STAGE_ENDPOINTING not in stages_of(turn)  # no VAD, no endpointing stage
+
+
+@pytest.mark.parametrize("live", [False, True], ids=["made_ahead", "live"])
 async def test_silent_bot_turns_end(instrument, live):
     """A text-only bot never speaks: each new utterance still ends the answered turn before it."""
     otel = instrument()
     async with providers.LocalLLMServer(first_token_delay=0.0, token_delay=0.0) as llm_server:
-        pipeline, _ = _cascade(llm_server.base_url)
+        pipeline, _, _ = _cascade(llm_server.base_url)
         await run_test(pipeline, frames_to_send=Frames(_utterances(3, reply_wait=0.5), live))
 
     turns = by_number(otel.spans("conversation.turn"))

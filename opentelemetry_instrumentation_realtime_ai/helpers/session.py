@@ -273,12 +273,16 @@ class Session:
             if follow_up is not None and spoken is not None and follow_up <= spoken.started_at:
                 tools += follow_up - called
         llm_at = spoken.first_chunk_at if spoken is not None else None
+        # The TTS request whose audio came first after that token (one opened earlier, at the
+        # response's start, still counts: its aggregation stage is then empty).
+        heard_after = llm_at if llm_at is not None else self.user_speech_ended_at or 0.0
         tts = next(
             (
                 r
                 for r in self._reply
                 if r.operation == attrs.OPERATION_TEXT_TO_SPEECH
-                and (llm_at is None or r.started_at >= llm_at)
+                and (first := r.first_chunk_at) is not None
+                and heard_after <= first <= out_at
             ),
             None,
         )

@@ -299,7 +299,8 @@ class Session:
     def _record_latency(self, turn: Turn, out_at: float) -> None:
         ended_at = self.user_speech_ended_at
         assert ended_at is not None
-        latency = max(0.0, out_at - ended_at)
+        out_at = max(out_at, ended_at)
+        latency = out_at - ended_at
         marks, tools = self._stage_marks(out_at)
         stages: dict[str, float] = {}
         previous = ended_at

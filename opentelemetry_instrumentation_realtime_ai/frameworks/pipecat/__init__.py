@@ -101,9 +101,15 @@ def instrument() -> None:
         audio.ANALYZE_PARAMETERS,
         "VADAnalyzer.analyze_audio",
     )
-    _hooks.patch(
-        vad, "_run_analyzer", audio.run_analyzer_hook, audio.ANALYZE_PARAMETERS, "VADAnalyzer._run_analyzer"
-    )
+    states = _class("pipecat.audio.vad.vad_analyzer", "VADState")
+    if states is not None:
+        _hooks.patch(
+            vad,
+            "_run_analyzer",
+            audio.run_analyzer_hook(states),
+            audio.ANALYZE_PARAMETERS,
+            "VADAnalyzer._run_analyzer",
+        )
     output = _class("pipecat.transports.base_output", "BaseOutputTransport")
     _hooks.patch(
         getattr(output, "MediaSender", None),

@@ -58,67 +58,85 @@ def analyze_audio_hook(current: ContextVar[Any]) -> Callable[[Any], Any]:
     return make
 
 
-def run_analyzer_hook(original: Any) -> Any:
-    """Replaces ``VADAnalyzer._run_analyzer``: a clock reading, a few lengths and a reference to
-    the chunk kept, next to a model inference; the audio is only searched when the state flips."""
+def run_analyzer_hook(states: Any) -> Callable[[Any], Any]:
+    """Replaces ``VADAnalyzer._run_analyzer`` (``states``: its ``VADState``): a clock reading, a few
+    lengths and a reference to the chunk kept, next to a model inference; the audio is searched
+    only when the state flips."""
+    quiet, starting, speaking = states.QUIET, states.STARTING, states.SPEAKING
 
-    def _run_analyzer(self: Any, buffer: bytes) -> Any:
-        before = _before(self, buffer)
-        state = original(self, buffer)
-        if before is not None:
-            _after(self, before, buffer, state)
-        return state
+    def make(original: Any) -> Any:
+        def _run_analyzer(self: Any, buffer: bytes) -> Any:
+            try:
+                at, previous = perf_counter(), self._vad_state
+                pending = len(self._vad_buffer) + len(buffer)
+            except Exception:  # telemetry must never break the app
+                return original(self, buffer)
+            state = original(self, buffer)
+            try:
+                found = self.__dict__
+                chunks = found.get(_CHUNKS)
+                if chunks is None:
+                    chunks = found[_CHUNKS] = deque(maxlen=CHUNKS_KEPT)
+                chunks.append((at, buffer))  # a chunk's audio ends when it arrived
+                if state is starting or state is speaking:  # the last window analysed was voiced
+                    left = len(self._vad_buffer)
+                    if left < pending:  # a window was analysed: what is still buffered came after it
+                        found[_WINDOW_END] = at - left / _bytes_per_second(self)
+                        if previous is quiet:
+                            _found_start(self)
+                elif previous is speaking:
+                    _found_end(self)
+            except Exception:
+                pass
+            return state
 
-    return _run_analyzer
+        return _run_analyzer
+
+    return make
 
 
 @guarded
-def _before(analyzer: Any, buffer: bytes) -> tuple[float, Any, int]:
-    return perf_counter(), analyzer._vad_state, len(analyzer._vad_buffer) + len(buffer)
+def _found_start(analyzer: Any) -> None:
+    analyzer.__dict__[_VOICE_START] = _first_sound(analyzer, analyzer.__dict__[_WINDOW_END])
 
 
 @guarded
-def _after(analyzer: Any, before: tuple[float, Any, int], buffer: bytes, state: Any) -> None:
-    """After a chunk: its last analysed window was voiced iff the state is STARTING or SPEAKING."""
-    at, previous, pending = before
-    found = analyzer.__dict__
-    chunks = found.get(_CHUNKS)
-    if chunks is None:
-        chunks = found[_CHUNKS] = deque(maxlen=CHUNKS_KEPT)
-    chunks.append((at, buffer))  # a chunk's audio ends when it arrived
-    voiced = state.name in ("STARTING", "SPEAKING")
-    if voiced:
-        left = len(analyzer._vad_buffer)
-        if left < pending:  # a window was analysed: the audio still buffered came after it
-            window_end = found[_WINDOW_END] = at - left / _bytes_per_second(analyzer)
-            if previous.name == "QUIET":
-                found[_VOICE_START] = _first_sound(analyzer, window_end)
-    elif previous.name == "SPEAKING" and _WINDOW_END in found:
-        found[_VOICED_END] = _last_sound(analyzer, found[_WINDOW_END])
+def _found_end(analyzer: Any) -> None:
+    window_end = analyzer.__dict__.get(_WINDOW_END)
+    if window_end is not None:
+        analyzer.__dict__[_VOICED_END] = _last_sound(analyzer, window_end)
 
 
 def _bytes_per_second(analyzer: Any) -> int:
     return int(analyzer.sample_rate * 2 * analyzer.num_channels)
 
 
-def _loud(analyzer: Any, window_end: float) -> Iterator[tuple[float, list[int]]]:
-    """Newest first: each kept chunk that began before ``window_end``, as (its start, the indices
-    of its samples above ``SPEECH_LEVEL`` before ``window_end``)."""
+def _chunks_before(analyzer: Any, window_end: float) -> Iterator[tuple[float, array[int]]]:
+    """Newest first: each kept chunk that began before ``window_end``, as (its start, its mono
+    samples up to ``window_end``)."""
     rate, channels = analyzer.sample_rate, analyzer.num_channels
     for arrived, chunk in reversed(list(analyzer.__dict__.get(_CHUNKS) or ())):
-        samples = array("h", chunk)
-        frames = len(samples) // channels
-        start = arrived - frames / rate
+        samples = array("h", chunk)[::channels]
+        start = arrived - len(samples) / rate
         if start < window_end:
-            upto = min(frames, round((window_end - start) * rate)) * channels
-            yield start, [i // channels for i in range(upto) if abs(samples[i]) > SPEECH_LEVEL]
+            yield start, samples[: min(len(samples), round((window_end - start) * rate))]
+
+
+def _loud_at(samples: array[int], last: bool) -> int | None:
+    """The index of the first (or last) sample above ``SPEECH_LEVEL``; the C-level min/max rule
+    out a quiet chunk without a Python loop."""
+    if not samples or (max(samples) <= SPEECH_LEVEL and min(samples) >= -SPEECH_LEVEL):
+        return None
+    indices = range(len(samples) - 1, -1, -1) if last else range(len(samples))
+    return next(i for i in indices if abs(samples[i]) > SPEECH_LEVEL)
 
 
 def _last_sound(analyzer: Any, window_end: float) -> float:
     """The end of the last loud sample in the chunks up to the last voiced window's end."""
-    for start, loud in _loud(analyzer, window_end):
-        if loud:
-            return start + (loud[-1] + 1) / analyzer.sample_rate
+    for start, samples in _chunks_before(analyzer, window_end):
+        index = _loud_at(samples, last=True)
+        if index is not None:
+            return start + (index + 1) / analyzer.sample_rate
     return window_end
 
 
@@ -127,12 +145,13 @@ def _first_sound(analyzer: Any, window_end: float) -> float:
     through the kept chunks until ``ONSET_GAP`` of quiet (a word's own stops are shorter)."""
     earliest = None
     quiet_since = window_end
-    for start, loud in _loud(analyzer, window_end):
-        if not loud:
+    for start, samples in _chunks_before(analyzer, window_end):
+        index = _loud_at(samples, last=False)
+        if index is None:
             if earliest is not None and quiet_since - start >= ONSET_GAP:
                 break
             continue
-        earliest = start + loud[0] / analyzer.sample_rate
+        earliest = start + index / analyzer.sample_rate
         quiet_since = start
     if earliest is not None:
         return earliest

@@ -264,7 +264,8 @@ async def test_turns_do_not_depend_on_when_frames_were_made(instrument, live):
     for turn, seen, first_write in zip(turns, stop_seen.seen, speaker.first_writes, strict=True):
         assert turn.attributes[attrs.TURN_SPEECH_END_SOURCE] == "stop_secs"
         expected = first_write - (seen - 0.2)
-        assert abs(assert_breakdown(turn) - expected) < 0.01, (expected, turn.attributes)
+        # Its own stop (a wrong one would be off by a turn), as seen one hop apart on a busy machine.
+        assert abs(assert_breakdown(turn) - expected) < 0.05, (expected, turn.attributes)
 
 
 @pytest.mark.parametrize("live", [False, True], ids=["made_ahead", "live"])
@@ -288,7 +289,7 @@ async def test_transcription_started_turns(instrument, live):
     assert len(turn_stop_seen.seen) == 2 and len(speaker.first_writes) == 2
     for turn, seen, first_write in zip(turns, turn_stop_seen.seen, speaker.first_writes, strict=True):
         assert turn.attributes[attrs.TURN_SPEECH_END_SOURCE] == "signal"
-        assert abs(assert_breakdown(turn) - (first_write - seen)) < 0.02, turn.attributes
+        assert abs(assert_breakdown(turn) - (first_write - seen)) < 0.05, turn.attributes
         assert attrs.STAGE_ENDPOINTING not in stages_of(turn)  # no VAD, no endpointing stage
 
 
@@ -330,7 +331,7 @@ async def test_user_speech_ended_at_is_the_speech_end(instrument):
 
     await run_test(Pipeline([stop_seen, Probe()]), frames_to_send=Frames(_utterances(1, 0.05), live=False))
     assert len(ended) == 1 and ended[0] is not None
-    assert abs(ended[0] - (stop_seen.seen[0] - 0.2)) < 0.005
+    assert abs(ended[0] - (stop_seen.seen[0] - 0.2)) < 0.02
 
 
 # --- the helper API: the breakdown's arithmetic, tools, silent bots, the console tree ---

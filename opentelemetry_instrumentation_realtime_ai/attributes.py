@@ -101,6 +101,36 @@ OPERATION_TEXT_TO_SPEECH = "text_to_speech"
 TURN_NUMBER = "turn.number"
 TURN_INTERRUPTED = "turn.interrupted"
 TURN_USER_BOT_LATENCY = "turn.user_bot_latency"
+TURN_LATENCY_PREFIX = "turn.latency."
+"""``turn.latency.<stage>``: consecutive stages of the user-to-bot latency, in seconds, summing to it."""
+STAGE_ENDPOINTING = "endpointing"
+"""End of the user's speech -> the VAD declaring it stopped (its stop_secs and its own lag)."""
+STAGE_TURN_DETECTION = "turn_detection"
+"""-> the user's turn declared over (smart-turn verdict, transcript wait, silence timeout)."""
+STAGE_LLM = "llm"
+"""-> the first token of the inference whose reply is spoken (tool runs excluded)."""
+STAGE_TOOLS = "tools"
+"""Tool calls on the path: a call returned -> the follow-up inference started."""
+STAGE_AGGREGATION = "aggregation"
+"""-> the first text handed to the TTS (sentence aggregation)."""
+STAGE_TTS = "tts"
+"""-> the TTS's first audio."""
+STAGE_OUTPUT = "output"
+"""-> the first bot audio written by the output transport."""
+TURN_STAGES = (
+    STAGE_ENDPOINTING,
+    STAGE_TURN_DETECTION,
+    STAGE_LLM,
+    STAGE_TOOLS,
+    STAGE_AGGREGATION,
+    STAGE_TTS,
+    STAGE_OUTPUT,
+)
+TURN_LATENCY_STAGE = "turn.latency.stage"
+"""On the stage metric: one of ``TURN_STAGES``."""
+TURN_SPEECH_END_SOURCE = "turn.user_speech_end.source"
+"""How the end of the user's speech was found: ``vad`` (the VAD's last voiced window), ``stop_secs``
+(the VAD's stop decision minus its stop_secs) or ``signal`` (the user-stopped signal itself)."""
 SESSION_TURNS = "conversation.turns"
 FRAMEWORK = "realtime_ai.framework"
 FRAMEWORK_VERSION = "realtime_ai.framework.version"
@@ -145,6 +175,7 @@ METRIC_OPERATION_DURATION = "gen_ai.client.operation.duration"
 METRIC_TIME_TO_FIRST_CHUNK = "gen_ai.client.operation.time_to_first_chunk"
 METRIC_TOKEN_USAGE = "gen_ai.client.token.usage"
 METRIC_TURN_LATENCY = "realtime_ai.turn.user_bot_latency"
+METRIC_TURN_STAGE_LATENCY = "realtime_ai.turn.latency"
 METRIC_TURNS = "realtime_ai.turns"
 METRIC_INTERRUPTIONS = "realtime_ai.turn.interruptions"
 METRIC_ELEMENT_TIME = "realtime_ai.element.processing.time"

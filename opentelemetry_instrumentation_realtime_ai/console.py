@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TextIO
 
 from opentelemetry.sdk.trace import Event, ReadableSpan
@@ -96,9 +96,27 @@ class TreeConsoleSpanExporter(SpanExporter):
 def _line(span: ReadableSpan) -> str:
     duration_ms = ((span.end_time or 0) - (span.start_time or 0)) / 1e6
     shown = span.attributes or {}
-    details = " ".join(f"{key}={_fmt(shown[key])}" for key in _SHOWN if key in shown)
+    breakdown = _breakdown(shown)
+    details = " ".join(
+        f"{key}={_fmt(shown[key])}"
+        for key in _SHOWN
+        if key in shown and not (breakdown and key == attrs.TURN_USER_BOT_LATENCY)
+    )
     error = " ERROR" if span.status.status_code is StatusCode.ERROR else ""
-    return f"{span.name} {duration_ms:.1f} ms{error}" + (f"  [{details}]" if details else "")
+    return f"{span.name} {duration_ms:.1f} ms{error}" + (f"  [{details}]" if details else "") + breakdown
+
+
+def _breakdown(shown: Mapping[str, object]) -> str:
+    """``  latency 812 ms = endpointing 201 + turn_detection 150 + llm 310 + ...`` for a turn."""
+    stages = [
+        f"{stage} {value * 1000:.0f}"
+        for stage in attrs.TURN_STAGES
+        if isinstance(value := shown.get(attrs.TURN_LATENCY_PREFIX + stage), float)
+    ]
+    latency = shown.get(attrs.TURN_USER_BOT_LATENCY)
+    if not stages or not isinstance(latency, float):
+        return ""
+    return f"  latency {latency * 1000:.0f} ms = " + " + ".join(stages)
 
 
 # Events worth a line of their own under their span: what went wrong in real time.

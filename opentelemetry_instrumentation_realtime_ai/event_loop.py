@@ -95,6 +95,7 @@ class LoopMonitor:
         self._stopped.set()
         if not self.loop.is_closed():
             self.loop.call_soon_threadsafe(self._task.cancel)
+        self._watchdog.join(1.0)  # it wakes at once on the event: nothing outlives its last session
 
 
 def _element_in(frame: FrameType | None, element_of: Callable[[FrameType], str | None]) -> str | None:

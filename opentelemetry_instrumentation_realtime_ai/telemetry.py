@@ -29,9 +29,11 @@ class Instruments:
     def __init__(self, meter: Meter):
         self.meter = meter
 
-        def seconds_histogram(name: str, description: str) -> Histogram:
+        def seconds_histogram(
+            name: str, description: str, buckets: list[float] = _SECONDS_BUCKETS
+        ) -> Histogram:
             return meter.create_histogram(
-                name, unit="s", description=description, explicit_bucket_boundaries_advisory=_SECONDS_BUCKETS
+                name, unit="s", description=description, explicit_bucket_boundaries_advisory=buckets
             )
 
         self.operation_duration = seconds_histogram(
@@ -41,7 +43,12 @@ class Instruments:
             attrs.METRIC_TIME_TO_FIRST_CHUNK, "Time from request to the first chunk of the response"
         )
         self.turn_latency = seconds_histogram(
-            attrs.METRIC_TURN_LATENCY, "User stopped speaking to bot started speaking"
+            attrs.METRIC_TURN_LATENCY, "End of the user's speech to the bot's first audio out"
+        )
+        self.turn_stage_latency = seconds_histogram(
+            attrs.METRIC_TURN_STAGE_LATENCY,
+            "One stage of the user-to-bot latency, by turn.latency.stage",
+            [0.0025, 0.005, *_SECONDS_BUCKETS],
         )
         self.token_usage = meter.create_histogram(
             attrs.METRIC_TOKEN_USAGE,

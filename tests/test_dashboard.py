@@ -114,6 +114,8 @@ class Emitted:
     unit: str
     kind: str
     attributes: set[str] = field(default_factory=set)
+    stages: set[str] = field(default_factory=set)
+    """Values of ``turn.latency.stage`` seen on its points."""
 
 
 def _kind(data) -> str:
@@ -167,6 +169,9 @@ def recorded():
                     )
                     for point in metric.data.data_points:
                         entry.attributes.update(point.attributes or {})
+                        stage = (point.attributes or {}).get(attributes.TURN_LATENCY_STAGE)
+                        if stage is not None:
+                            entry.stages.add(stage)
         exposition = None
         if prometheus is not None:
             from prometheus_client import REGISTRY, generate_latest
@@ -570,6 +575,28 @@ def test_dashboard_covers_every_metric(emitted, series):
         base = prometheus_metric_name(metric.name, metric.unit, metric.kind)
         names = {base + s for s in ("_bucket", "_sum", "_count")} if metric.kind == HISTOGRAM else {base}
         assert names & used, f"{metric.name} ({base}) is on no panel"
+
+
+def test_latency_stage_panels(emitted, series):
+    """The stage metric carries only the documented stages; the stage panels group by them and
+    stack their per-turn means under the end-to-end mean, which they add up to."""
+    stages = emitted[attributes.METRIC_TURN_STAGE_LATENCY].stages
+    # The demo bot's cascade (VAD, speech-timeout turn stop, LLM, TTS, output) has all but tools.
+    assert stages == set(attributes.TURN_STAGES) - {attributes.STAGE_TOOLS}
+    panels = {p["title"]: p for p in all_panels(dashboard()["panels"])}
+    stacked = panels["Where the latency goes: mean seconds per turn, by stage"]
+    waterfall = panels["Latency stages p50 / p95 (selected time range)"]
+    stage_series = prometheus_metric_name(attributes.METRIC_TURN_STAGE_LATENCY, "s", HISTOGRAM)
+    for panel in (stacked, waterfall):
+        by_stage = [t["expr"] for t in panel["targets"] if stage_series in t["expr"]]
+        assert by_stage, panel["title"]
+        for expr in by_stage:
+            assert PromQL(expr, series).parse().labels == {"turn_latency_stage"}, expr
+    assert stacked["fieldConfig"]["defaults"]["custom"]["stacking"]["mode"] == "normal"
+    assert {q for t in waterfall["targets"] for q in re.findall(r"histogram_quantile\((0\.\d+)", t["expr"])} == {
+        "0.5",
+        "0.95",
+    }
 
 
 def test_parser_rejects_what_it_should(series):

@@ -75,6 +75,17 @@ class AIRequest:
         """The response is over (the span may still be open, waiting for the provider's usage report)."""
         return self.ended or self._completed is not None
 
+    @property
+    def started_at(self) -> float:
+        """When the request started (``time.perf_counter()`` seconds)."""
+        return self._start
+
+    @property
+    def first_chunk_at(self) -> float | None:
+        """When its first chunk came (``time.perf_counter()`` seconds), if it has."""
+        ttfc = self.time_to_first_chunk
+        return None if ttfc is None else self._sent + ttfc
+
     def sent(self, at: float | None = None) -> None:
         """The request is complete (a streamed utterance ended): time to first chunk counts from now,
         or from ``at`` (a ``time.perf_counter()`` value) when the request was made implicitly earlier."""

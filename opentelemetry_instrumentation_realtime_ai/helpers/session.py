@@ -19,7 +19,7 @@ from opentelemetry.util.types import AttributeValue
 
 from .. import attributes as attrs
 from .. import telemetry
-from ..spans import Parent, new_span, record_error
+from ..spans import Parent, new_span, parent_context, record_error
 from .ai import AIRequest
 
 _current_session: contextvars.ContextVar[Session | None] = contextvars.ContextVar(
@@ -58,32 +58,56 @@ def bounded_pipeline_name(name: str) -> str:
     return name
 
 
-class Turn:
-    """One user→bot exchange: from the user starting to speak to the end of the bot's reply."""
+MAX_REPLY_REQUESTS = 32
+"""Requests remembered per reply for its latency breakdown; a reply with more keeps its first ones."""
 
-    def __init__(self, session: Session, number: int):
+
+def _epoch_ns(at: float) -> int:
+    """A ``time.perf_counter()`` reading as the epoch nanoseconds a span's start time takes."""
+    return time.time_ns() - int((time.perf_counter() - at) * 1e9)
+
+
+class Turn:
+    """One user→bot exchange: from the start of the user's speech to the end of the bot's reply."""
+
+    def __init__(self, session: Session, number: int, started_at: float | None = None):
         self.number = number
         self.bot_started = False
         self.interrupted = False
+        self.reply: AIRequest | None = None
+        """The last LLM request started after the user stopped: a reply even if it is never heard."""
         turn_attrs: dict[str, AttributeValue] = {
             attrs.TURN_NUMBER: number,
             attrs.SESSION_ID: session.session_id,
         }
         if session.trace_per_turn:
             # A root span of its own trace, linked to the session so a backend can join them.
-            self.span = new_span(
-                attrs.SPAN_TURN,
-                turn_attrs,
-                parent=otel_context.Context(),
-                links=[Link(session.span.get_span_context())],
-            )
+            parent: Parent = otel_context.Context()
+            links = [Link(session.span.get_span_context())]
         else:
-            self.span = new_span(attrs.SPAN_TURN, turn_attrs, parent=session.span)
+            parent, links = session.span, None
+        self.span = session._telemetry.tracer.start_span(
+            attrs.SPAN_TURN,
+            context=parent_context(parent),
+            attributes=turn_attrs,
+            links=links,
+            start_time=None if started_at is None else _epoch_ns(started_at),
+        )
         self.context = trace.set_span_in_context(self.span)
+
+    def answered(self, busy: bool) -> bool:
+        """The bot spoke, or its reply was produced and never heard (a text-only bot, a muted output)."""
+        return self.bot_started or (self.reply is not None and self.reply.ended and not busy)
 
 
 class Session:
-    """One pipeline run: the ``pipeline.run`` span, its turns, and the AI requests open in it."""
+    """One pipeline run: the ``pipeline.run`` span, its turns, and the AI requests open in it.
+
+    Times are ``time.perf_counter()`` seconds. Frameworks with a VAD report its raw decisions
+    (``voice_started`` / ``voice_stopped``, with when the speech itself started or ended) and the
+    turn-level signals (``user_started_speaking`` / ``user_stopped_speaking``: the turn declared
+    over); a framework with one pair of signals reports only the latter.
+    """
 
     def __init__(
         self,
@@ -115,7 +139,18 @@ class Session:
         self.turn_count = 0
         self.user_speaking = False
         self.bot_speaking = False
-        self._user_stopped_at: float | None = None
+        self.voice_active = False
+        self._voice_in_turn = False
+        """The VAD reported speech since the user's turn was last declared over."""
+        self.user_speech_ended_at: float | None = None
+        """When the user's latest speech ended (``time.perf_counter()`` seconds): its last voiced
+        audio where the VAD tells, else the stop signal; None while the user speaks."""
+        self._speech_end_source = ""
+        self._vad_stopped_at: float | None = None
+        self._turn_ended_at: float | None = None
+        self._tool_calls: list[float] = []
+        self._reply: list[AIRequest] = []
+        """LLM and TTS requests started since the user last started speaking: the reply's stages."""
         self._requests: list[AIRequest] = []
         self.ended = False
         self._telemetry.instruments.sessions_active.add(1, {attrs.FRAMEWORK: self.framework})
@@ -132,37 +167,84 @@ class Session:
         """Remember an open request so the turn waits for it and the session's end closes it."""
         self._requests = [r for r in self._requests if not r.ended]
         self._requests.append(request)
+        if request.operation != attrs.OPERATION_SPEECH_TO_TEXT and len(self._reply) < MAX_REPLY_REQUESTS:
+            self._reply.append(request)
+        turn = self.turn
+        if (
+            turn is not None
+            and request.operation == attrs.OPERATION_CHAT
+            and not (self.user_speaking or self.voice_active)
+        ):
+            turn.reply = request
         return request
 
     def _busy(self) -> bool:
         """The bot's reply is still being produced (an LLM or TTS request is open)."""
         return any(not r.completed and r.operation != attrs.OPERATION_SPEECH_TO_TEXT for r in self._requests)
 
-    @property
-    def user_speech_ended_at(self) -> float | None:
-        """When the user last stopped speaking (``time.perf_counter()``), or None while they speak."""
-        return self._user_stopped_at
-
     # --- speaking signals ---
 
-    def user_started_speaking(self) -> None:
+    def voice_started(self, speech_started_at: float | None = None) -> None:
+        """The VAD heard the user start; ``speech_started_at`` is when the speech itself began."""
+        if self.voice_active:
+            return
+        self.voice_active = self._voice_in_turn = True
+        self._speech_started(speech_started_at)
+
+    def voice_stopped(self, speech_ended_at: float | None = None, source: str = "signal") -> None:
+        """The VAD decided the user stopped; ``speech_ended_at`` is the speech's last voiced audio."""
+        if not self.voice_active:
+            return
+        self.voice_active = False
+        now = time.perf_counter()
+        self._vad_stopped_at = now
+        self.user_speech_ended_at = min(now, speech_ended_at) if speech_ended_at is not None else now
+        self._speech_end_source = source if speech_ended_at is not None else "signal"
+
+    def user_started_speaking(self, speech_started_at: float | None = None) -> None:
+        """The user's turn started (a turn-level signal, or the only one the framework has)."""
+        if self.user_speaking:
+            return
         self.user_speaking = True
-        self._user_stopped_at = None
-        turn = self.turn
-        if turn is not None and not turn.bot_started:
-            return  # the user paused and went on: still the same turn
-        if turn is not None:
-            if self.bot_speaking or self._busy():
-                turn.interrupted = True
-            self._end_turn()
-        self._start_turn()
+        if not self._voice_in_turn:  # else the VAD has marked this speech (its start may come later)
+            self._speech_started(speech_started_at)
 
     def user_stopped_speaking(self) -> None:
-        if self.user_speaking:
-            self.user_speaking = False
-            self._user_stopped_at = time.perf_counter()
+        """The user's turn was declared over (for a framework without a VAD signal: speech ended)."""
+        if not (self.user_speaking or self._voice_in_turn):
+            return
+        self.user_speaking = self._voice_in_turn = False
+        now = time.perf_counter()
+        if self.voice_active:  # the turn ended without the VAD's stop: this is the end of speech
+            self.voice_active = False
+            self.user_speech_ended_at = None
+        if self.user_speech_ended_at is None:
+            self.user_speech_ended_at = now
+            self._speech_end_source = "signal"
+        self._turn_ended_at = now
 
-    def bot_started_speaking(self) -> None:
+    def tool_called(self) -> None:
+        """An inference returned a tool call: until the next inference starts, tools run."""
+        if len(self._tool_calls) < MAX_REPLY_REQUESTS:
+            self._tool_calls.append(time.perf_counter())
+
+    def _speech_started(self, speech_started_at: float | None) -> None:
+        self.user_speech_ended_at = None
+        self._vad_stopped_at = self._turn_ended_at = None
+        self._reply = []
+        self._tool_calls = []
+        turn = self.turn
+        busy = self._busy()
+        if turn is not None and not turn.answered(busy):
+            return  # the user paused and went on: still the same turn
+        if turn is not None:
+            if self.bot_speaking or busy:
+                turn.interrupted = True
+            self._end_turn()
+        self._start_turn(speech_started_at)
+
+    def bot_started_speaking(self, audio_out_at: float | None = None) -> None:
+        """The bot started speaking; ``audio_out_at`` is when its first audio was written out."""
         if self.bot_speaking:
             return
         self.bot_speaking = True
@@ -170,12 +252,8 @@ class Session:
         if turn is None or turn.bot_started:
             return
         turn.bot_started = True
-        if self._user_stopped_at is not None:
-            latency = time.perf_counter() - self._user_stopped_at
-            turn.span.set_attribute(attrs.TURN_USER_BOT_LATENCY, latency)
-            self._telemetry.instruments.turn_latency.record(
-                latency, {attrs.PIPELINE_NAME: self.metric_name}, context=turn.context
-            )
+        if self.user_speech_ended_at is not None:
+            self._record_latency(turn, audio_out_at if audio_out_at is not None else time.perf_counter())
 
     def bot_stopped_speaking(self) -> None:
         if not self.bot_speaking:
@@ -184,11 +262,79 @@ class Session:
         if self.turn is not None and self.turn.bot_started and not self._busy() and not self.user_speaking:
             self._end_turn()
 
+    # --- the latency and its stages ---
+
+    def _stage_marks(self, out_at: float) -> tuple[list[tuple[str, float | None]], float]:
+        """The stages' end times in order (None: not on this path) and the time tools took."""
+        llm = [r for r in self._reply if r.operation == attrs.OPERATION_CHAT and r.started_at <= out_at]
+        spoken = llm[-1] if llm else None  # the inference whose output is heard first
+        tools = 0.0
+        for called in self._tool_calls:
+            follow_up = next((r.started_at for r in llm if r.started_at >= called), None)
+            if follow_up is not None and spoken is not None and follow_up <= spoken.started_at:
+                tools += follow_up - called
+        llm_at = spoken.first_chunk_at if spoken is not None else None
+        # The TTS request whose audio came first after that token (one opened earlier, at the
+        # response's start, still counts: its aggregation stage is then empty).
+        heard_after = llm_at if llm_at is not None else self.user_speech_ended_at or 0.0
+        tts = next(
+            (
+                r
+                for r in self._reply
+                if r.operation == attrs.OPERATION_TEXT_TO_SPEECH
+                and (first := r.first_chunk_at) is not None
+                and heard_after <= first <= out_at
+            ),
+            None,
+        )
+        marks = [
+            (attrs.STAGE_ENDPOINTING, self._vad_stopped_at),
+            (attrs.STAGE_TURN_DETECTION, self._turn_ended_at),
+            (attrs.STAGE_LLM, llm_at),
+            (attrs.STAGE_AGGREGATION, tts.started_at if tts is not None else None),
+            (attrs.STAGE_TTS, tts.first_chunk_at if tts is not None else None),
+            (attrs.STAGE_OUTPUT, out_at),
+        ]
+        return marks, tools
+
+    def _record_latency(self, turn: Turn, out_at: float) -> None:
+        ended_at = self.user_speech_ended_at
+        assert ended_at is not None
+        out_at = max(out_at, ended_at)
+        latency = out_at - ended_at
+        marks, tools = self._stage_marks(out_at)
+        stages: dict[str, float] = {}
+        previous = ended_at
+        for stage, at in marks:
+            if at is None:
+                continue
+            at = min(max(at, previous), out_at)  # consecutive: each ends no earlier than the last
+            stages[stage] = at - previous
+            previous = at
+        if tools and attrs.STAGE_LLM in stages:
+            tools = min(tools, stages[attrs.STAGE_LLM])
+            stages[attrs.STAGE_LLM] -= tools
+            stages[attrs.STAGE_TOOLS] = tools
+            stages = {stage: stages[stage] for stage in attrs.TURN_STAGES if stage in stages}
+        span_attrs: dict[str, AttributeValue] = {
+            attrs.TURN_USER_BOT_LATENCY: latency,
+            attrs.TURN_SPEECH_END_SOURCE: self._speech_end_source,
+        }
+        span_attrs.update({attrs.TURN_LATENCY_PREFIX + stage: secs for stage, secs in stages.items()})
+        turn.span.set_attributes(span_attrs)
+        instruments = self._telemetry.instruments
+        metric_attrs = {attrs.PIPELINE_NAME: self.metric_name}
+        instruments.turn_latency.record(latency, metric_attrs, context=turn.context)
+        for stage, secs in stages.items():
+            instruments.turn_stage_latency.record(
+                secs, {**metric_attrs, attrs.TURN_LATENCY_STAGE: stage}, context=turn.context
+            )
+
     # --- turn lifecycle ---
 
-    def _start_turn(self) -> None:
+    def _start_turn(self, started_at: float | None = None) -> None:
         self.turn_count += 1
-        self.turn = Turn(self, self.turn_count)
+        self.turn = Turn(self, self.turn_count, started_at)
 
     def _end_turn(self) -> None:
         turn, self.turn = self.turn, None

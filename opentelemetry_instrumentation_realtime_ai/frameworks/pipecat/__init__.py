@@ -7,6 +7,8 @@ functions rather than wrapt wrappers, for speed):
   Pipecat's pipeline sources and sinks, which only forward them);
 - ``push_frame`` on ``LLMService``, ``STTService``, ``TTSService``;
 - ``FrameProcessor.start_llm_usage_metrics``, where it is defined (only LLM services call it);
+- ``VADAnalyzer.analyze_audio`` / ``_run_analyzer`` and ``BaseOutputTransport.MediaSender.
+  _bot_started_speaking``: when speech really started and ended, and when the bot's audio went out;
 - ``SmallWebRTCConnection`` and the WebSocket transports' event handlers.
 A hook this Pipecat version lacks is skipped with one warning: fewer spans, never an error.
 """
@@ -25,7 +27,7 @@ import wrapt
 from ... import attributes as attrs
 from ... import telemetry
 from ..hooks import Hooks, guarded
-from . import pipeline, transports
+from . import audio, pipeline, transports
 
 _log = logging.getLogger(__name__)
 _hooks = Hooks()
@@ -94,6 +96,32 @@ def instrument() -> None:
         "start_llm_usage_metrics",
         pipeline.usage_hook,
         "FrameProcessor.start_llm_usage_metrics",
+    )
+
+    vad = _class("pipecat.audio.vad.vad_analyzer", "VADAnalyzer")
+    _hooks.patch(
+        vad,
+        "analyze_audio",
+        audio.analyze_audio_hook(pipeline.CURRENT),
+        audio.ANALYZE_PARAMETERS,
+        "VADAnalyzer.analyze_audio",
+    )
+    states = _class("pipecat.audio.vad.vad_analyzer", "VADState")
+    if states is not None:
+        _hooks.patch(
+            vad,
+            "_run_analyzer",
+            audio.run_analyzer_hook(states),
+            audio.ANALYZE_PARAMETERS,
+            "VADAnalyzer._run_analyzer",
+        )
+    output = _class("pipecat.transports.base_output", "BaseOutputTransport")
+    _hooks.patch(
+        getattr(output, "MediaSender", None),
+        "_bot_started_speaking",
+        audio.bot_started_hook(pipeline.CURRENT),
+        audio.SENDER_PARAMETERS,
+        "BaseOutputTransport.MediaSender._bot_started_speaking",
     )
 
     pipeline.register_element_metrics()

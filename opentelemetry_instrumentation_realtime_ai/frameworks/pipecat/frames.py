@@ -75,6 +75,9 @@ _RULES: tuple[tuple[tuple[type, ...], int], ...] = (
     (_classes("LLMServiceMetadataFrame"), SERVICE_METADATA),
 )
 
+VAD_SIGNAL_CLASSES = _classes("VADUserStartedSpeakingFrame", "VADUserStoppedSpeakingFrame")
+"""The VAD's raw decisions; the other user signals say where the turn starts and is declared over."""
+
 KINDS: dict[type, int] = {}
 """Each frame class seen so far and its kind: the hot paths look here first."""
 

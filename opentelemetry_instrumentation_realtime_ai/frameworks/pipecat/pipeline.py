@@ -16,6 +16,7 @@ import inspect
 import logging
 import random
 import re
+from collections import deque
 from time import perf_counter_ns
 from types import FrameType
 from typing import Any, Literal
@@ -31,6 +32,7 @@ from ...helpers.connection import Connection
 from ...helpers.pipeline import instrument_element_process
 from ...helpers.session import Session, reset_current_session, set_current_session
 from ..hooks import guarded
+from . import audio
 from . import frames as fk
 from .services import PUSHED, ServiceState
 
@@ -39,16 +41,23 @@ _STATE = "_otel_realtime_ai"
 _INSTANCE_NUMBER = re.compile(r"#\d+$")
 
 
-class Run:
-    """A session as Pipecat drives it: the helper ``Session``, the last speaking signal seen,
-    the processors that hold state for it and the connections opened in it (both released
-    when the run ends)."""
+SIGNALS_REMEMBERED = 16
+"""Speaking signals remembered with the element that saw each first: more than can be in flight at once."""
 
-    __slots__ = ("connections", "last_signal_id", "processors", "session")
+
+class Run:
+    """A session as Pipecat drives it: the helper ``Session``, the speaking signals seen lately,
+    the VAD analyzer last heard, the processors that hold state for it and the connections
+    opened in it (both released when the run ends)."""
+
+    __slots__ = ("connections", "processors", "session", "signals", "vad", "vad_signals")
 
     def __init__(self, session: Session):
         self.session = session
-        self.last_signal_id = -1
+        self.signals: deque[tuple[Any, Any]] = deque(maxlen=SIGNALS_REMEMBERED)
+        self.vad: Any = None
+        self.vad_signals = False
+        """VAD frames flow in this run: the user turn's own start/stop frames are not speech edges."""
         self.processors: list[Any] = []
         self.connections: list[Connection] = []
 
@@ -206,21 +215,42 @@ def element_state(processor: Any, run: Run) -> ElementState | Literal[False]:
 
 
 @guarded
-def _on_signal(run: Run, kind: int, frame: Any) -> None:
-    """Speaking signals reach many elements; act on each one once, in the order they were made."""
-    frame_id = frame.id
-    if frame_id <= run.last_signal_id:
-        return
-    run.last_signal_id = frame_id
+def _on_signal(run: Run, state: ElementState, kind: int, frame: Any) -> bool:
+    """Speaking signals reach many elements: act on each where it is first seen, as it arrives.
+
+    Not by frame id, which follows when a frame was made (frames made ahead of time, as tests and
+    replays do, would come out of order). The same frame object seen again by the element that saw
+    it first was pushed again: a new signal. Returns whether services should not see the frame:
+    a user turn's start or end where the VAD's frames already mark the speech (1.x sends both, and
+    the turn's start can reach an STT after the VAD's stop, which would open a second request).
+    """
+    user = kind == fk.USER_STARTED or kind == fk.USER_STOPPED
+    vad = user and isinstance(frame, fk.VAD_SIGNAL_CLASSES)
+    if vad:
+        run.vad_signals = True
+    hidden = user and not vad and run.vad_signals
+    for seen, first in run.signals:
+        if seen is frame:
+            if first is not state:
+                return hidden
+            break
+    run.signals.append((frame, state))
     session = run.session
     if kind == fk.USER_STARTED:
-        session.user_started_speaking()
+        if vad:
+            session.voice_started(audio.speech_started_at(run.vad, frame))
+        else:
+            session.user_started_speaking()
     elif kind == fk.USER_STOPPED:
-        session.user_stopped_speaking()
+        if vad:
+            session.voice_stopped(*audio.speech_ended_at(run.vad, frame))
+        else:
+            session.user_stopped_speaking()
     elif kind == fk.BOT_STARTED:
         session.bot_started_speaking()
     else:
         session.bot_stopped_speaking()
+    return hidden
 
 
 @guarded
@@ -310,10 +340,9 @@ def _observed(state: ElementState, action: int, kind: int, frame: Any, processin
     """The frames that are not plain traffic: timed, and acted on when they mean something."""
     token = span = None
     if action == _WATCHED or action == _HEARD_AUDIO:
-        if kind in fk.SIGNALS:
-            _on_signal(state.run, kind, frame)
+        hidden = kind in fk.SIGNALS and _on_signal(state.run, state, kind, frame)
         service = state.service
-        if service is not None and kind in service.receives:
+        if service is not None and kind in service.receives and not hidden:
             token = _service_received(service, kind, frame)
     if frame_span_ratio and random.random() < frame_span_ratio:
         span = _frame_span(state, frame)
@@ -377,6 +406,8 @@ def _service_pushed(instance: Any, run: Run, kind: int, frame: Any) -> None:
     service = _service_of(instance, run)
     if service is not None and kind in service.pushes:
         service.pushed(kind, frame)
+        if kind == fk.FUNCTION_CALL:
+            run.session.tool_called()
 
 
 def usage_hook(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:

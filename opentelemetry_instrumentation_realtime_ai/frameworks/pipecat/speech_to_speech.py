@@ -131,7 +131,7 @@ class SpeechToSpeech:
         response, before this output."""
         session, previous = self.state.session, self.previous_start
         speech_ended = session.user_speech_ended_at
-        if speech_ended is not None and previous < speech_ended <= first_output and not session.user_speaking:
+        if speech_ended is not None and previous < speech_ended <= first_output:  # None while the user speaks
             request.sent(speech_ended)
         elif self.input_at is not None and previous < self.input_at <= first_output:
             request.sent(self.input_at)

@@ -1,0 +1,214 @@
+"""When the user's speech really started and ended, and when the bot's first audio went out.
+
+A VAD declares the user stopped only after ``stop_secs`` of silence plus its own lag, and
+started after ``start_secs`` of speech, so its frames are late by both. Every Pipecat VAD
+analyzer (Silero or any ``VADAnalyzer`` subclass, in a ``VADProcessor``, the user aggregator
+or a 0.0.x transport) runs its windows through ``VADAnalyzer._run_analyzer``, in its own worker
+thread, one audio chunk a call: the hook there keeps the last few chunks and, when the state
+flips, notes on the analyzer when the speech started or ended. A model VAD lags the sound (Silero
+stays voiced 30-60 ms past the last sound, and turns voiced up to ~150 ms into a breathy onset),
+so the edges are found on the audio around its windows: the last (first) sample louder than
+``SPEECH_LEVEL``. ``analyze_audio``, called in the run's task, tells the run which analyzer it uses.
+The bot's first audio is stamped where the output transport's media sender announces it, right
+before writing it.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
+from time import perf_counter
+from typing import Any
+
+from ..hooks import guarded
+
+_VOICED_END = "_otel_realtime_ai_voiced_end"
+_VOICE_START = "_otel_realtime_ai_voice_start"
+_WINDOW_END = "_otel_realtime_ai_window_end"
+_CHUNKS = "_otel_realtime_ai_chunks"
+CHUNKS_KEPT = 16
+"""Chunks kept (references, not copies) per analyzer to search for the speech's edges: 320 ms of 20 ms
+chunks, more than a model VAD's lag either way."""
+SPEECH_LEVEL = 0.02 * 32767
+"""-34 dBFS: the end of speech is the last 16-bit sample above it in the last voiced audio."""
+ONSET_GAP = 0.08
+"""Quiet this long before the first voiced window ends the search for the speech's onset."""
+STALE_AFTER = 1.0
+"""A reading older than the VAD's own start/stop wait plus this belongs to some earlier speech."""
+
+ANALYZE_PARAMETERS = ("self", "buffer")
+SENDER_PARAMETERS = ("self",)
+
+
+def analyze_audio_hook(current: ContextVar[Any]) -> Callable[[Any], Any]:
+    """Replaces ``VADAnalyzer.analyze_audio`` (one call per audio chunk): names the run's analyzer."""
+    get = current.get
+
+    def make(original: Any) -> Any:
+        def analyze_audio(self: Any, buffer: bytes) -> Any:
+            run = get()
+            if run is not None and run.vad is not self:
+                run.vad = self
+            return original(self, buffer)
+
+        return analyze_audio
+
+    return make
+
+
+def run_analyzer_hook(states: Any) -> Callable[[Any], Any]:
+    """Replaces ``VADAnalyzer._run_analyzer`` (``states``: its ``VADState``): a clock reading, a few
+    lengths and a reference to the chunk kept, next to a model inference; the audio is searched
+    only when the state flips."""
+    quiet, starting, speaking = states.QUIET, states.STARTING, states.SPEAKING
+
+    def make(original: Any) -> Any:
+        def _run_analyzer(self: Any, buffer: bytes) -> Any:
+            try:
+                at, previous = perf_counter(), self._vad_state
+                pending = len(self._vad_buffer) + len(buffer)
+            except Exception:  # telemetry must never break the app
+                return original(self, buffer)
+            state = original(self, buffer)
+            try:
+                found = self.__dict__
+                chunks = found.get(_CHUNKS)
+                if chunks is None:
+                    chunks = found[_CHUNKS] = deque(maxlen=CHUNKS_KEPT)
+                chunks.append((at, buffer))  # a chunk's audio ends when it arrived
+                if state is starting or state is speaking:  # the last window analysed was voiced
+                    left = len(self._vad_buffer)
+                    if left < pending:  # a window was analysed: what is still buffered came after it
+                        found[_WINDOW_END] = at - left / _bytes_per_second(self)
+                        if previous is quiet:
+                            _found_start(self)
+                elif previous is speaking:
+                    _found_end(self)
+            except Exception:
+                pass
+            return state
+
+        return _run_analyzer
+
+    return make
+
+
+@guarded
+def _found_start(analyzer: Any) -> None:
+    analyzer.__dict__[_VOICE_START] = _first_sound(analyzer, analyzer.__dict__[_WINDOW_END])
+
+
+@guarded
+def _found_end(analyzer: Any) -> None:
+    window_end = analyzer.__dict__.get(_WINDOW_END)
+    if window_end is not None:
+        analyzer.__dict__[_VOICED_END] = _last_sound(analyzer, window_end)
+
+
+def _bytes_per_second(analyzer: Any) -> int:
+    return int(analyzer.sample_rate * 2 * analyzer.num_channels)
+
+
+def _chunks_before(analyzer: Any, window_end: float) -> Iterator[tuple[float, array[int]]]:
+    """Newest first: each kept chunk that began before ``window_end``, as (its start, its mono
+    samples up to ``window_end``)."""
+    rate, channels = analyzer.sample_rate, analyzer.num_channels
+    for arrived, chunk in reversed(list(analyzer.__dict__.get(_CHUNKS) or ())):
+        samples = array("h", chunk)[::channels]
+        start = arrived - len(samples) / rate
+        if start < window_end:
+            yield start, samples[: min(len(samples), round((window_end - start) * rate))]
+
+
+def _loud_at(samples: array[int], last: bool) -> int | None:
+    """The index of the first (or last) sample above ``SPEECH_LEVEL``; the C-level min/max rule
+    out a quiet chunk without a Python loop."""
+    if not samples or (max(samples) <= SPEECH_LEVEL and min(samples) >= -SPEECH_LEVEL):
+        return None
+    indices = range(len(samples) - 1, -1, -1) if last else range(len(samples))
+    return next(i for i in indices if abs(samples[i]) > SPEECH_LEVEL)
+
+
+def _last_sound(analyzer: Any, window_end: float) -> float:
+    """The end of the last loud sample in the chunks up to the last voiced window's end."""
+    for start, samples in _chunks_before(analyzer, window_end):
+        index = _loud_at(samples, last=True)
+        if index is not None:
+            return start + (index + 1) / analyzer.sample_rate
+    return window_end
+
+
+def _first_sound(analyzer: Any, window_end: float) -> float:
+    """The first loud sample of the sound that runs into the first voiced window, going back
+    through the kept chunks until ``ONSET_GAP`` of quiet (a word's own stops are shorter)."""
+    earliest = None
+    quiet_since = window_end
+    for start, samples in _chunks_before(analyzer, window_end):
+        index = _loud_at(samples, last=False)
+        if index is None:
+            if earliest is not None and quiet_since - start >= ONSET_GAP:
+                break
+            continue
+        earliest = start + index / analyzer.sample_rate
+        quiet_since = start
+    if earliest is not None:
+        return earliest
+    return window_end - analyzer._vad_frames_num_bytes / _bytes_per_second(analyzer)
+
+
+def speech_ended_at(analyzer: Any, frame: Any) -> tuple[float | None, str]:
+    """The end of the speech a VAD stop frame reports, and how it was found.
+
+    The analyzer's last voiced window when it has a recent one; else the frame's arrival minus
+    the VAD's ``stop_secs``; else unknown (a frame made by hand).
+    """
+    now = perf_counter()
+    stop_secs = getattr(frame, "stop_secs", 0.0) or (
+        analyzer.params.stop_secs if analyzer is not None else 0.0
+    )
+    voiced = analyzer.__dict__.get(_VOICED_END) if analyzer is not None else None
+    if voiced is not None and 0.0 <= now - voiced <= stop_secs + STALE_AFTER:
+        return voiced, "vad"
+    if stop_secs:
+        return now - stop_secs, "stop_secs"
+    return None, "signal"
+
+
+def speech_started_at(analyzer: Any, frame: Any) -> float | None:
+    """The start of the speech a VAD start frame reports (see ``speech_ended_at``)."""
+    now = perf_counter()
+    start_secs = getattr(frame, "start_secs", 0.0) or (
+        analyzer.params.start_secs if analyzer is not None else 0.0
+    )
+    started = analyzer.__dict__.get(_VOICE_START) if analyzer is not None else None
+    if started is not None and 0.0 <= now - started <= start_secs + STALE_AFTER:
+        return float(started)
+    return now - start_secs if start_secs else None
+
+
+def bot_started_hook(current: ContextVar[Any]) -> Callable[[Any], Any]:
+    """Replaces ``BaseOutputTransport.MediaSender._bot_started_speaking``, which the sender calls
+    for every chunk it plays and which announces the bot speaking just before the first is written.
+
+    Only the sender's own flag is read per chunk; the session hears of the first one.
+    """
+    get = current.get
+
+    def make(original: Any) -> Any:
+        def _bot_started_speaking(self: Any) -> Any:
+            if not self.__dict__.get("_bot_speaking", True):
+                run = get()
+                if run is not None:
+                    _audio_out(run)
+            return original(self)
+
+        return _bot_started_speaking
+
+    return make
+
+
+@guarded
+def _audio_out(run: Any) -> None:
+    run.session.bot_started_speaking(perf_counter())

@@ -126,13 +126,20 @@ class AIRequest:
         error: BaseException | None = None,
         interrupted: bool = False,
         finish_reasons: list[str] | None = None,
+        at: float | None = None,
     ) -> None:
-        """End the span once and record the duration, time to first chunk and token usage metrics."""
+        """End the span once and record the duration, time to first chunk and token usage metrics.
+
+        ``at`` (a ``time.perf_counter()`` reading) back-dates the end: a request found complete
+        only later (no more transcript came after the end of speech) ends when it was complete.
+        """
         if self.ended:
             return
         if error is not None:
             self.fail(error)
-        duration = time.perf_counter() - self._start
+        now = time.perf_counter()
+        at = now if at is None or at > now else at
+        duration = at - self._start
         span = self.span
         if span.is_recording():
             final: dict[str, AttributeValue] = {}
@@ -147,7 +154,7 @@ class AIRequest:
                 final.update(_content(self.operation, self._text))
             span.set_attributes(final)
         self.ended = True
-        span.end()
+        span.end(end_time=None if at == now else time.time_ns() - int((now - at) * 1e9))
         self._record_metrics(duration)
 
     def _size_attributes(self) -> dict[str, AttributeValue]:
@@ -276,3 +283,66 @@ def instrument_video_processing(
     """A span for one video transformation (scale, encode); the caller ends it."""
     keys = (attrs.VIDEO_OPERATION, attrs.VIDEO_INPUT_SIZE, attrs.VIDEO_OUTPUT_SIZE)
     return _media_processing(attrs.SPAN_VIDEO_PROCESS, keys, operation, input_size, output_size, parent)
+
+
+class ToolCall:
+    """One run of a tool (function) handler, as one INTERNAL ``execute_tool {name}`` span.
+
+    Arguments and result are recorded only with content capture on; a handler that raises marks
+    the span ERROR with ``error.type``.
+    """
+
+    def __init__(self, name: str, call_id: str | None = None, *, arguments: Any = None, parent: Parent = None):
+        self._telemetry = telemetry.current()
+        tool_attrs = attrs._clean(
+            {
+                attrs.GEN_AI_OPERATION_NAME: attrs.OPERATION_EXECUTE_TOOL,
+                attrs.GEN_AI_TOOL_NAME: name,
+                attrs.GEN_AI_TOOL_CALL_ID: call_id,
+            }
+        )
+        if arguments is not None and self.captures_content:
+            tool_attrs[attrs.GEN_AI_TOOL_CALL_ARGUMENTS] = _to_json(arguments)
+        self.span: Span = new_span(attrs.tool_span_name(name), tool_attrs, parent=parent)
+        self.ended = False
+
+    @property
+    def captures_content(self) -> bool:
+        return self._telemetry.options.capture_content
+
+    def result(self, value: Any) -> None:
+        """What the handler returned, kept only when content capture is on."""
+        if self.captures_content and not self.ended:
+            self.span.set_attribute(attrs.GEN_AI_TOOL_CALL_RESULT, _to_json(value))
+
+    def fail(self, error: BaseException | str) -> None:
+        if self.ended:
+            return
+        if isinstance(error, BaseException):
+            record_error(self.span, error)
+        else:
+            self.span.set_attribute(attrs.ERROR_TYPE, "ToolError")
+            self.span.set_status(Status(StatusCode.ERROR, error))
+
+    def end(self, *, error: BaseException | None = None, interrupted: bool = False) -> None:
+        if self.ended:
+            return
+        if error is not None:
+            self.fail(error)
+        if interrupted:
+            self.span.set_attribute(attrs.INTERRUPTED, True)
+        self.ended = True
+        self.span.end()
+
+    def __enter__(self) -> ToolCall:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        self.end(error=exc)
+
+
+def instrument_tool_call(
+    name: str, call_id: str | None = None, *, arguments: Any = None, parent: Parent = None
+) -> ToolCall:
+    """Start the span of one tool run: ``with instrument_tool_call("get_weather", call_id) as call: ...``."""
+    return ToolCall(name, call_id, arguments=arguments, parent=parent)

@@ -24,7 +24,7 @@ import wrapt
 from ... import attributes as attrs
 from ... import telemetry
 from ..hooks import Hooks, guarded
-from . import pipeline, transports
+from . import calls, pipeline, transports
 
 _log = logging.getLogger(__name__)
 _hooks = Hooks()
@@ -90,6 +90,7 @@ def instrument() -> None:
     pipeline.set_service_bases(tuple(services))
     llm = services[0][0] if services and services[0][1] == attrs.OPERATION_CHAT else None
     _hooks.wrap(llm, "start_llm_usage_metrics", pipeline.usage_hook, "LLMService.start_llm_usage_metrics")
+    _hook_provider_calls()
 
     pipeline.register_element_metrics()
     _report_missing()
@@ -103,6 +104,20 @@ def instrument() -> None:
         elif module_name not in _registered:
             wrapt.register_post_import_hook(_on_import, module_name)
             _registered.add(module_name)
+
+
+def _hook_provider_calls() -> None:
+    """What services do that no frame shows: segment uploads, finalize, TTS text, tool calls and runs."""
+    stt = _class("pipecat.services.stt_service", "STTService")
+    segmented = _class("pipecat.services.stt_service", "SegmentedSTTService")
+    tts = _class("pipecat.services.tts_service", "TTSService")
+    llm = _class("pipecat.services.llm_service", "LLMService")
+    _hooks.wrap(segmented, "_handle_user_stopped_speaking", calls.segment_hook)
+    _hooks.wrap(stt, "request_finalize", calls.finalize_request_hook)
+    _hooks.wrap(stt, "confirm_finalize", calls.finalize_confirm_hook)
+    _hooks.wrap(tts, "start_tts_usage_metrics", calls.tts_text_hook)
+    _hooks.wrap(llm, "run_function_calls", calls.function_calls_hook)
+    _hooks.wrap(llm, "_run_function_call", calls.tool_run_hook)
 
 
 def _report_missing() -> None:

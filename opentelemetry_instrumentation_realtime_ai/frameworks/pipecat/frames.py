@@ -29,6 +29,7 @@ TTS_AUDIO = 16
 TTS_STOPPED = 17
 TTS_TEXT = 18
 AUDIO_OUT = 19
+FUNCTION_RESULT = 20
 
 AUDIO = frozenset({AUDIO_IN, TTS_AUDIO, AUDIO_OUT})
 """Raw audio: the bulk of the frames."""
@@ -67,6 +68,7 @@ _RULES: tuple[tuple[tuple[type, ...], int], ...] = (
     (_classes("TTSTextFrame"), TTS_TEXT),
     (_classes("LLMTextFrame"), LLM_TEXT),
     (_classes("FunctionCallInProgressFrame"), FUNCTION_CALL),
+    (_classes("FunctionCallResultFrame"), FUNCTION_RESULT),
     (_classes("ErrorFrame"), ERROR),
     (_classes("TranscriptionFrame"), TRANSCRIPTION),
     (_classes("TTSStartedFrame"), TTS_STARTED),

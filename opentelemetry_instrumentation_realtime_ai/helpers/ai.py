@@ -292,7 +292,9 @@ class ToolCall:
     the span ERROR with ``error.type``.
     """
 
-    def __init__(self, name: str, call_id: str | None = None, *, arguments: Any = None, parent: Parent = None):
+    def __init__(
+        self, name: str, call_id: str | None = None, *, arguments: Any = None, parent: Parent = None
+    ):
         self._telemetry = telemetry.current()
         tool_attrs = attrs._clean(
             {

@@ -82,11 +82,13 @@ def instrument() -> None:
         ("pipecat.services.tts_service", "TTSService", attrs.OPERATION_TEXT_TO_SPEECH),
     ):
         cls = _class(module, name)
+        original = getattr(cls, "push_frame", None)
         _hooks.patch(
             cls, "push_frame", pipeline.push_frame_hook, pipeline.PUSH_FRAME_PARAMETERS, f"{name}.push_frame"
         )
         if cls is not None:
             services.append((cls, operation))
+            _hook_captured_push_frames(cls, original)
     pipeline.set_service_bases(tuple(services))
     llm = services[0][0] if services and services[0][1] == attrs.OPERATION_CHAT else None
     _hooks.wrap(llm, "start_llm_usage_metrics", pipeline.usage_hook, "LLMService.start_llm_usage_metrics")
@@ -106,6 +108,21 @@ def instrument() -> None:
             _registered.add(module_name)
 
 
+def _hook_captured_push_frames(base: type, original: object) -> None:
+    """Pipecat's own STT tracing (1.x) gives a provider class a ``push_frame`` that calls the base
+    class's as it was when the provider was imported: a provider imported before instrumenting
+    would bypass the base hook, so that copy is hooked too (only it, so no frame is seen twice)."""
+    found: list[type] = []
+    stack: list[type] = list(base.__subclasses__())
+    while stack:
+        cls = stack.pop()
+        stack.extend(cls.__subclasses__())
+        if cls not in found and getattr(cls.__dict__.get("push_frame"), "__wrapped__", None) is original:
+            found.append(cls)
+    for cls in found:
+        _hooks.patch(cls, "push_frame", pipeline.push_frame_hook, pipeline.PUSH_FRAME_PARAMETERS)
+
+
 def _hook_provider_calls() -> None:
     """What services do that no frame shows: segment uploads, finalize, TTS text, tool calls and runs."""
     stt = _class("pipecat.services.stt_service", "STTService")
@@ -116,6 +133,7 @@ def _hook_provider_calls() -> None:
     _hooks.wrap(stt, "request_finalize", calls.finalize_request_hook)
     _hooks.wrap(stt, "confirm_finalize", calls.finalize_confirm_hook)
     _hooks.wrap(tts, "start_tts_usage_metrics", calls.tts_text_hook)
+    _hooks.wrap(tts, "tts_process_generator", calls.tts_generator_hook)
     _hooks.wrap(llm, "run_function_calls", calls.function_calls_hook)
     _hooks.wrap(llm, "_run_function_call", calls.tool_run_hook)
 

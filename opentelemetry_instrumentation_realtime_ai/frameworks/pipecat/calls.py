@@ -12,7 +12,7 @@ from typing import Any
 
 from ..hooks import guarded
 from .pipeline import CURRENT, element_state
-from .services import RUNNING_TOOL, ServiceState
+from .services import RUNNING_TOOL, SYNTHESIZING, ServiceState
 
 
 def _service(instance: Any) -> ServiceState | None:
@@ -50,6 +50,7 @@ _finalize_requested = _on_service("finalize_requested")
 _finalize_confirmed = _on_service("finalize_confirmed")
 _synthesized = _on_service("synthesized_text")
 _calls_returned = _on_service("calls_returned")
+_synthesis_started = _on_service("synthesis_started")
 
 
 def finalize_request_hook(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
@@ -67,9 +68,21 @@ def finalize_confirm_hook(wrapped: Any, instance: Any, args: Any, kwargs: Any) -
 def tts_text_hook(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
     """Wraps ``TTSService.start_tts_usage_metrics``: every provider reports the text it sent through it."""
     text = args[0] if args else kwargs.get("text")
-    if isinstance(text, str):
-        _synthesized(instance, text)
+    if isinstance(text, str) and text:
+        _synthesized(instance, text, SYNTHESIZING.get())
     return wrapped(*args, **kwargs)
+
+
+async def tts_generator_hook(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    """Wraps ``TTSService.tts_process_generator``: a synthesis starts, and which audio context the
+    text it sends is for."""
+    audio_context = args[0] if args else kwargs.get("context_id")
+    _synthesis_started(instance, audio_context)
+    token = SYNTHESIZING.set(audio_context)
+    try:
+        return await wrapped(*args, **kwargs)
+    finally:
+        SYNTHESIZING.reset(token)
 
 
 def function_calls_hook(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:

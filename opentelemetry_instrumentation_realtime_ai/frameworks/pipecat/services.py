@@ -52,7 +52,14 @@ _RECEIVES = {
 }
 _PUSHES = {
     _LLM: frozenset(
-        {fk.ERROR, fk.LLM_RESPONSE_START, fk.LLM_TEXT, fk.FUNCTION_CALL, fk.FUNCTION_RESULT, fk.LLM_RESPONSE_END}
+        {
+            fk.ERROR,
+            fk.LLM_RESPONSE_START,
+            fk.LLM_TEXT,
+            fk.FUNCTION_CALL,
+            fk.FUNCTION_RESULT,
+            fk.LLM_RESPONSE_END,
+        }
     ),
     _STT: frozenset({fk.ERROR, fk.TRANSCRIPTION}),
     _TTS: frozenset({fk.ERROR, fk.TTS_STARTED, fk.TTS_AUDIO, fk.TTS_TEXT, fk.TTS_STOPPED}),
@@ -62,6 +69,11 @@ PUSHED = frozenset().union(*_PUSHES.values())
 
 _MAX_PENDING = 64
 """Texts a TTS sent before its audio context opened, kept for that context (bounded)."""
+
+SYNTHESIZING: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "otel_realtime_ai_tts_context", default=None
+)
+"""The audio context a TTS is synthesizing for, in the task running its ``run_tts``."""
 
 RUNNING_TOOL: contextvars.ContextVar[ToolCall | None] = contextvars.ContextVar(
     "otel_realtime_ai_tool", default=None
@@ -83,6 +95,8 @@ class ServiceState:
         self.request: AIRequest | None = None
         self.user_stopped = False
         self.audio_format_known = False
+        self.pending_text: list[tuple[str | None, str]] = []
+        """Texts a TTS sent for an audio context that has not opened yet."""
         self._reset()
 
     def _reset(self) -> None:
@@ -96,14 +110,13 @@ class ServiceState:
         """When the request was complete unless more transcript comes (it ends then, back-dated)."""
         self.synthesized = False
         """A TTS reported the text it sent: that text, not the spoken word frames, is counted."""
-        self.pending_text: list[str] = []
+        self.audio_context: str | None = None
         self.tool_call_ids: set[str] = set()
 
     # --- requests ---
 
     def start(self) -> AIRequest:
         self.finish(at=self.settle_at)
-        pending = self.pending_text
         service, provider = self.service, self.provider
         model = _setting(service, "model", "model_name", "_model_name")
         if self.operation == _LLM:
@@ -122,15 +135,15 @@ class ServiceState:
         self.user_stopped = False
         self.audio_format_known = False
         self._reset()
-        for text in pending:
-            self.synthesized_text(text)
         return self.request
 
     def finish(self, **end: Any) -> None:
         request, self.request = self.request, None
         if request is not None:
             if self.heard_at_stop is not None:
-                request.audio_heard = self.segment_size if self.segment_size is not None else self.heard_at_stop
+                request.audio_heard = (
+                    self.segment_size if self.segment_size is not None else self.heard_at_stop
+                )
             request.end(**end)
 
     # --- frames the service receives ---
@@ -200,17 +213,35 @@ class ServiceState:
             request.first_chunk()
             self.settle_at = time.perf_counter()  # its transcript, if any, is pushed next
 
-    def synthesized_text(self, text: str) -> None:
-        """The text a TTS sends its provider: what it synthesizes, spaces included."""
+    def synthesized_text(self, text: str, audio_context: str | None) -> None:
+        """The text a TTS sends its provider for an audio context: what it synthesizes, spaces included."""
         request = self.request
-        if request is None:
-            if len(self.pending_text) < _MAX_PENDING:  # sent before its audio context opened
-                self.pending_text.append(text)
-        elif text:
+        if request is not None and (audio_context is None or audio_context == self.audio_context):
             if not self.synthesized:
                 self.synthesized = True
                 request.text_length = 0  # word frames counted so far give way to the text sent
             request.add_text(text)
+        elif len(self.pending_text) < _MAX_PENDING:  # sent before its audio context opened
+            self.pending_text.append((audio_context, text))
+
+    def synthesis_started(self, audio_context: str | None) -> None:
+        """A TTS starts synthesizing for an audio context: its request starts now, not when the
+        context's first frame comes out (later, for services that queue their output)."""
+        if self.request is None or (audio_context is not None and audio_context != self.audio_context):
+            self._tts_started(audio_context)
+
+    def _same_context(self, frame: Any) -> bool:
+        """The frame is for the open request's audio context (or either is unknown)."""
+        context = getattr(frame, "context_id", None)
+        return context is None or self.audio_context is None or context == self.audio_context
+
+    def _tts_started(self, context: str | None) -> None:
+        self.start()
+        self.audio_context = context
+        pending, self.pending_text = self.pending_text, []
+        for audio_context, text in pending:
+            if audio_context is None or audio_context == context:
+                self.synthesized_text(text, audio_context)
 
     def calls_returned(self, function_calls: Any) -> None:
         """The inference returned tool calls (Pipecat pushes them only after its response ended)."""
@@ -280,7 +311,9 @@ class ServiceState:
                 self.finish()
         elif self.operation == _TTS:
             if kind == fk.TTS_STARTED:
-                self.start()
+                context = getattr(frame, "context_id", None)
+                if request is None or context is None or context != self.audio_context:
+                    self._tts_started(context)  # unless its synthesis already started the request
             elif kind == fk.TTS_AUDIO and request is not None:
                 if request.time_to_first_chunk is None:
                     request.set_attributes(
@@ -289,7 +322,7 @@ class ServiceState:
                 request.chunk(len(frame.audio))
             elif kind == fk.TTS_TEXT and request is not None and not self.synthesized:
                 _add_part(request, frame)
-            elif kind == fk.TTS_STOPPED:
+            elif kind == fk.TTS_STOPPED and self._same_context(frame):  # not a late stop of an earlier one
                 self.finish()
         elif kind == fk.TRANSCRIPTION and request is not None:
             if self.user_stopped:  # the transcript of a finished utterance: its latency is the STT's

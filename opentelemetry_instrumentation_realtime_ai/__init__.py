@@ -18,6 +18,7 @@ from .helpers.ai import (
     instrument_tts_request,
     instrument_tts_response,
     instrument_video_processing,
+    record_tool_call,
 )
 from .helpers.connection import (
     Connection,
@@ -88,6 +89,7 @@ __all__ = [
     "instrument_video_processing",
     "log_with_trace",
     "record_error",
+    "record_tool_call",
     "set_attributes",
     "shutdown",
     "span_id",

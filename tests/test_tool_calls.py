@@ -85,3 +85,12 @@ async def test_transcript_before_end_of_speech_ends_at_the_end_of_speech(instrum
     (run,) = otel.spans("pipeline.run")
     assert span.attributes["stt.text_length"] == len("lights on")
     assert before < span.end_time < run.end_time - 250_000_000
+
+
+def test_tool_call_recorded_on_its_inference(otel):
+    with rt.instrument_llm_request("openai", "gpt-4o-mini") as llm:
+        rt.record_tool_call(llm, "get_weather", "call_9", arguments={"city": "Paris"})
+    (span,) = otel.spans("chat")
+    (event,) = span.events
+    assert event.name == "gen_ai.tool.call"
+    assert dict(event.attributes) == {"gen_ai.tool.name": "get_weather", "gen_ai.tool.call.id": "call_9"}

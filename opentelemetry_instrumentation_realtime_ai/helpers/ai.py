@@ -348,3 +348,18 @@ def instrument_tool_call(
 ) -> ToolCall:
     """Start the span of one tool run: ``with instrument_tool_call("get_weather", call_id) as call: ...``."""
     return ToolCall(name, call_id, arguments=arguments, parent=parent)
+
+
+def record_tool_call(
+    request: AIRequest, name: str, call_id: str | None = None, *, arguments: Any = None
+) -> None:
+    """The model returned a tool call: a ``gen_ai.tool.call`` event on the inference that produced it
+    (its arguments only with content capture on)."""
+    if request.ended:
+        return
+    event: dict[str, AttributeValue] = {attrs.GEN_AI_TOOL_NAME: name}
+    if call_id is not None:
+        event[attrs.GEN_AI_TOOL_CALL_ID] = call_id
+    if arguments is not None and request.captures_content:
+        event[attrs.GEN_AI_TOOL_CALL_ARGUMENTS] = _to_json(arguments)
+    request.span.add_event(attrs.EVENT_TOOL_CALL, event)

@@ -8,12 +8,11 @@ providers and a user's own subclass of ``LLMService`` / ``STTService`` / ``TTSSe
 from __future__ import annotations
 
 import contextvars
-import json
 import time
 from typing import Any
 
 from ... import attributes as attrs
-from ...helpers.ai import AIRequest, ToolCall
+from ...helpers.ai import AIRequest, ToolCall, record_tool_call
 from ...helpers.session import Session
 from . import frames as fk
 
@@ -258,14 +257,12 @@ class ServiceState:
             if call_id in self.tool_call_ids:
                 return
             self.tool_call_ids.add(call_id)
-        event = {attrs.GEN_AI_TOOL_NAME: str(call.function_name)}
-        if call_id is not None:
-            event[attrs.GEN_AI_TOOL_CALL_ID] = str(call_id)
-        if request.captures_content:
-            arguments = getattr(call, "arguments", None)
-            if arguments is not None:
-                event[attrs.GEN_AI_TOOL_CALL_ARGUMENTS] = _json(arguments)
-        request.span.add_event(attrs.EVENT_TOOL_CALL, event)
+        record_tool_call(
+            request,
+            str(call.function_name),
+            None if call_id is None else str(call_id),
+            arguments=getattr(call, "arguments", None),
+        )
 
     def tool_started(self, runner_item: Any) -> ToolCall:
         """A handler starts running: its span, under the turn it serves."""
@@ -350,13 +347,6 @@ def _add_part(request: AIRequest, frame: Any) -> None:
     if request.text_length and not getattr(frame, "includes_inter_frame_spaces", False):
         request.text_length += 1
     request.add_text(text)
-
-
-def _json(value: Any) -> str:
-    try:
-        return json.dumps(value, default=str, ensure_ascii=False)[:16_384]
-    except (TypeError, ValueError):
-        return str(value)[:16_384]
 
 
 def _messages(frame: Any) -> Any:

@@ -200,7 +200,7 @@ def _tool_context():
     return LLMContext([{"role": "user", "content": "Weather in Paris?"}], tools=tools)
 
 
-async def _tool_turn(how: str, handler) -> FakeOpenAI:
+async def _tool_turn(how: str, handler, *, user_turn: bool = True) -> FakeOpenAI:
     openai_llm = pytest.importorskip("pipecat.services.openai.llm")
     aggregators = pytest.importorskip("pipecat.processors.aggregators.llm_response_universal")
     replies = [
@@ -212,12 +212,8 @@ async def _tool_turn(how: str, handler) -> FakeOpenAI:
         llm = openai_llm.OpenAILLMService(api_key="test", base_url=server.base_url, model="gpt-4o-mini")
         llm.register_function("get_weather", handler)
         pair = aggregators.LLMContextAggregatorPair(context)
-        steps = [
-            frames(F.VADUserStartedSpeakingFrame),
-            frames(F.VADUserStoppedSpeakingFrame),
-            lambda: [F.LLMContextFrame(context)],
-            1.0,
-        ]
+        signals = [frames(F.VADUserStartedSpeakingFrame), frames(F.VADUserStoppedSpeakingFrame)]
+        steps = [*(signals if user_turn else []), lambda: [F.LLMContextFrame(context)], 2.0]
         await feed(how, [llm, pair.assistant()], steps)
     return server
 
@@ -285,15 +281,17 @@ async def test_failing_tool_handler_marks_its_span_not_an_inference(instrument):
     assert json.loads(event.attributes["gen_ai.tool.call.arguments"]) == {"city": "Paris"}
 
 
-async def test_tool_result_is_captured_only_with_content_capture(instrument):
+async def test_tool_result_captured_and_run_under_the_session_without_a_turn(instrument):
     otel = instrument(capture_content=True)
 
     async def get_weather(params):
         await params.result_callback({"sky": "sunny"})
 
-    await _tool_turn("live", get_weather)
+    await _tool_turn("ahead", get_weather, user_turn=False)  # an app-triggered inference, no user turn
     tool = otel.one("execute_tool")
     assert json.loads(tool.attributes["gen_ai.tool.call.result"]) == {"sky": "sunny"}
+    assert tool.parent.span_id == otel.one("pipeline.run").context.span_id
+    assert not otel.spans("conversation.turn")
 
 
 # --- text to speech ---

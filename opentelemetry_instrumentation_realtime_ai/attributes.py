@@ -88,6 +88,11 @@ GEN_AI_CONVERSATION_ID = "gen_ai.conversation.id"
 GEN_AI_INPUT_MESSAGES = "gen_ai.input.messages"
 GEN_AI_OUTPUT_MESSAGES = "gen_ai.output.messages"
 GEN_AI_TOOL_NAME = "gen_ai.tool.name"
+GEN_AI_TOOL_CALL_ID = "gen_ai.tool.call.id"
+GEN_AI_TOOL_CALL_ARGUMENTS = "gen_ai.tool.call.arguments"
+"""A tool call's arguments, as JSON (content capture only)."""
+GEN_AI_TOOL_CALL_RESULT = "gen_ai.tool.call.result"
+"""What a tool handler returned, as JSON (content capture only)."""
 GEN_AI_INPUT_TEXT = "gen_ai.input.text"
 """Text sent to speech synthesis (content capture only)."""
 GEN_AI_OUTPUT_TEXT = "gen_ai.output.text"
@@ -96,6 +101,7 @@ GEN_AI_OUTPUT_TEXT = "gen_ai.output.text"
 OPERATION_CHAT = "chat"
 OPERATION_SPEECH_TO_TEXT = "speech_to_text"
 OPERATION_TEXT_TO_SPEECH = "text_to_speech"
+OPERATION_EXECUTE_TOOL = "execute_tool"
 
 # --- turns and framework ---
 TURN_NUMBER = "turn.number"
@@ -164,6 +170,11 @@ EVENT_LOOP_BLOCKED_DURATION = "realtime_ai.event_loop.blocked_duration"
 def ai_span_name(operation: str, model: str | None) -> str:
     """GenAI convention: ``"{operation} {model}"``; the model is a bounded name, not free text."""
     return f"{operation} {model}" if model else operation
+
+
+def tool_span_name(tool_name: str) -> str:
+    """GenAI convention: ``"execute_tool {gen_ai.tool.name}"``; a tool's name is a bounded, registered name."""
+    return f"{OPERATION_EXECUTE_TOOL} {tool_name}"
 
 
 def connection_span_name(connection_type: str) -> str:

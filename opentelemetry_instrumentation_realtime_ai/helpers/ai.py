@@ -173,10 +173,14 @@ class AIRequest:
         error: BaseException | None = None,
         interrupted: bool = False,
         finish_reasons: list[str] | None = None,
+        at: float | None = None,
     ) -> None:
         """End the span once and record the duration, time to first chunk and token usage metrics.
 
-        A ``complete``d response ends as it completed: its end time and arguments, not these."""
+        ``at`` (a ``time.perf_counter()`` reading) back-dates the end: a request found complete
+        only later (no more transcript came after the end of speech) ends when it was complete.
+        A ``complete``d response ends as it completed: its end time and arguments, not these.
+        """
         if self.ended:
             return
         end_time = None
@@ -186,7 +190,11 @@ class AIRequest:
             interrupted = completed.get("interrupted", False)
             finish_reasons = completed.get("finish_reasons")
         else:
-            duration = time.perf_counter() - self._start
+            now = time.perf_counter()
+            at = now if at is None or at > now else at
+            duration = at - self._start
+            if at != now:
+                end_time = time.time_ns() - int((now - at) * 1e9)
         if error is not None:
             self.fail(error)
         span = self.span
@@ -332,3 +340,83 @@ def instrument_video_processing(
     """A span for one video transformation (scale, encode); the caller ends it."""
     keys = (attrs.VIDEO_OPERATION, attrs.VIDEO_INPUT_SIZE, attrs.VIDEO_OUTPUT_SIZE)
     return _media_processing(attrs.SPAN_VIDEO_PROCESS, keys, operation, input_size, output_size, parent)
+
+
+class ToolCall:
+    """One run of a tool (function) handler, as one INTERNAL ``execute_tool {name}`` span.
+
+    Arguments and result are recorded only with content capture on; a handler that raises marks
+    the span ERROR with ``error.type``.
+    """
+
+    def __init__(
+        self, name: str, call_id: str | None = None, *, arguments: Any = None, parent: Parent = None
+    ):
+        self._telemetry = telemetry.current()
+        tool_attrs = attrs._clean(
+            {
+                attrs.GEN_AI_OPERATION_NAME: attrs.OPERATION_EXECUTE_TOOL,
+                attrs.GEN_AI_TOOL_NAME: name,
+                attrs.GEN_AI_TOOL_CALL_ID: call_id,
+            }
+        )
+        if arguments is not None and self.captures_content:
+            tool_attrs[attrs.GEN_AI_TOOL_CALL_ARGUMENTS] = _to_json(arguments)
+        self.span: Span = new_span(attrs.tool_span_name(name), tool_attrs, parent=parent)
+        self.ended = False
+
+    @property
+    def captures_content(self) -> bool:
+        return self._telemetry.options.capture_content
+
+    def result(self, value: Any) -> None:
+        """What the handler returned, kept only when content capture is on."""
+        if self.captures_content and not self.ended:
+            self.span.set_attribute(attrs.GEN_AI_TOOL_CALL_RESULT, _to_json(value))
+
+    def fail(self, error: BaseException | str) -> None:
+        if self.ended:
+            return
+        if isinstance(error, BaseException):
+            record_error(self.span, error)
+        else:
+            self.span.set_attribute(attrs.ERROR_TYPE, "ToolError")
+            self.span.set_status(Status(StatusCode.ERROR, error))
+
+    def end(self, *, error: BaseException | None = None, interrupted: bool = False) -> None:
+        if self.ended:
+            return
+        if error is not None:
+            self.fail(error)
+        if interrupted:
+            self.span.set_attribute(attrs.INTERRUPTED, True)
+        self.ended = True
+        self.span.end()
+
+    def __enter__(self) -> ToolCall:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        self.end(error=exc)
+
+
+def instrument_tool_call(
+    name: str, call_id: str | None = None, *, arguments: Any = None, parent: Parent = None
+) -> ToolCall:
+    """Start the span of one tool run: ``with instrument_tool_call("get_weather", call_id) as call: ...``."""
+    return ToolCall(name, call_id, arguments=arguments, parent=parent)
+
+
+def record_tool_call(
+    request: AIRequest, name: str, call_id: str | None = None, *, arguments: Any = None
+) -> None:
+    """The model returned a tool call: a ``gen_ai.tool.call`` event on the inference that produced it
+    (its arguments only with content capture on)."""
+    if request.ended:
+        return
+    event: dict[str, AttributeValue] = {attrs.GEN_AI_TOOL_NAME: name}
+    if call_id is not None:
+        event[attrs.GEN_AI_TOOL_CALL_ID] = call_id
+    if arguments is not None and request.captures_content:
+        event[attrs.GEN_AI_TOOL_CALL_ARGUMENTS] = _to_json(arguments)
+    request.span.add_event(attrs.EVENT_TOOL_CALL, event)

@@ -27,7 +27,7 @@ import wrapt
 from ... import attributes as attrs
 from ... import telemetry
 from ..hooks import Hooks, guarded
-from . import audio, pipeline, transports
+from . import audio, calls, pipeline, transports
 
 _log = logging.getLogger(__name__)
 _hooks = Hooks()
@@ -85,11 +85,13 @@ def instrument() -> None:
         ("pipecat.services.tts_service", "TTSService", attrs.OPERATION_TEXT_TO_SPEECH),
     ):
         cls = _class(module, name)
+        original = getattr(cls, "push_frame", None)
         _hooks.patch(
             cls, "push_frame", pipeline.push_frame_hook, pipeline.PUSH_FRAME_PARAMETERS, f"{name}.push_frame"
         )
         if cls is not None:
             services.append((cls, operation))
+            _hook_captured_push_frames(cls, original)
     pipeline.set_service_bases(tuple(services))
     _hooks.wrap(
         frame_processor,
@@ -123,6 +125,7 @@ def instrument() -> None:
         audio.SENDER_PARAMETERS,
         "BaseOutputTransport.MediaSender._bot_started_speaking",
     )
+    _hook_provider_calls()
 
     pipeline.register_element_metrics()
     pipeline.set_element_base(frame_processor)
@@ -138,6 +141,36 @@ def instrument() -> None:
         elif module_name not in _registered:
             wrapt.register_post_import_hook(_on_import, module_name)
             _registered.add(module_name)
+
+
+def _hook_captured_push_frames(base: type, original: object) -> None:
+    """Pipecat's own STT tracing (1.x) gives a provider class a ``push_frame`` that calls the base
+    class's as it was when the provider was imported: a provider imported before instrumenting
+    would bypass the base hook, so that copy is hooked too (only it, so no frame is seen twice)."""
+    found: list[type] = []
+    stack: list[type] = list(base.__subclasses__())
+    while stack:
+        cls = stack.pop()
+        stack.extend(cls.__subclasses__())
+        if cls not in found and getattr(cls.__dict__.get("push_frame"), "__wrapped__", None) is original:
+            found.append(cls)
+    for cls in found:
+        _hooks.patch(cls, "push_frame", pipeline.push_frame_hook, pipeline.PUSH_FRAME_PARAMETERS)
+
+
+def _hook_provider_calls() -> None:
+    """What services do that no frame shows: segment uploads, finalize, TTS text, tool calls and runs."""
+    stt = _class("pipecat.services.stt_service", "STTService")
+    segmented = _class("pipecat.services.stt_service", "SegmentedSTTService")
+    tts = _class("pipecat.services.tts_service", "TTSService")
+    llm = _class("pipecat.services.llm_service", "LLMService")
+    _hooks.wrap(segmented, "_handle_user_stopped_speaking", calls.segment_hook)
+    _hooks.wrap(stt, "request_finalize", calls.finalize_request_hook)
+    _hooks.wrap(stt, "confirm_finalize", calls.finalize_confirm_hook)
+    _hooks.wrap(tts, "start_tts_usage_metrics", calls.tts_text_hook)
+    _hooks.wrap(tts, "tts_process_generator", calls.tts_generator_hook)
+    _hooks.wrap(llm, "run_function_calls", calls.function_calls_hook)
+    _hooks.wrap(llm, "_run_function_call", calls.tool_run_hook)
 
 
 def _report_missing() -> None:

@@ -30,6 +30,7 @@ TTS_STOPPED = 17
 TTS_TEXT = 18
 AUDIO_OUT = 19
 SERVICE_METADATA = 20  # an LLM service saying at start whether it is speech-to-speech (1.x)
+FUNCTION_RESULT = 21
 
 AUDIO = frozenset({AUDIO_IN, TTS_AUDIO, AUDIO_OUT})
 """Raw audio: the bulk of the frames."""
@@ -68,6 +69,7 @@ _RULES: tuple[tuple[tuple[type, ...], int], ...] = (
     (_classes("TTSTextFrame"), TTS_TEXT),
     (_classes("LLMTextFrame"), LLM_TEXT),
     (_classes("FunctionCallInProgressFrame"), FUNCTION_CALL),
+    (_classes("FunctionCallResultFrame"), FUNCTION_RESULT),
     (_classes("ErrorFrame"), ERROR),
     (_classes("TranscriptionFrame"), TRANSCRIPTION),
     (_classes("TTSStartedFrame"), TTS_STARTED),

@@ -396,14 +396,14 @@ def push_frame_hook(original: Any) -> Any:
     return push_frame
 
 
-def _service_of(instance: Any, run: Run) -> ServiceState | None:
+def service_of(instance: Any, run: Run) -> ServiceState | None:
     state = element_state(instance, run)
     return state.service if state else None
 
 
 @guarded
 def _service_pushed(instance: Any, run: Run, kind: int, frame: Any) -> None:
-    service = _service_of(instance, run)
+    service = service_of(instance, run)
     if service is not None and kind in service.pushes:
         service.pushed(kind, frame)
         if kind == fk.FUNCTION_CALL:
@@ -421,7 +421,7 @@ def usage_hook(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
 
 @guarded
 def _record_usage(instance: Any, run: Run, tokens: Any) -> None:
-    service = _service_of(instance, run)
+    service = service_of(instance, run)
     if service is not None and service.operation == attrs.OPERATION_CHAT:
         service.usage(tokens)
 

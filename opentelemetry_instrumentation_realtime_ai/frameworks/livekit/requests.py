@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterable, AsyncIterator
 from typing import Any
 
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+
 from ... import attributes as attrs
 from ...helpers.ai import AIRequest
 from ...helpers.session import Session
@@ -59,7 +61,7 @@ class Stream:
         "speech_started",
     )
 
-    def __init__(self, session: Session, owner: Any, service: Any):
+    def __init__(self, session: Session | None, owner: Any, service: Any):
         self.session = session
         self.owner = owner
         """The LiveKit stream."""
@@ -87,20 +89,24 @@ class Stream:
                     channels=getattr(service, "num_channels", None),
                 )
             )
-        request_attrs[attrs.SESSION_ID] = self.session.session_id
         request_attrs.update(extra or {})
-        self.request = self.session.track(AIRequest(operation, request_attrs, parent=self.session.context()))
+        session = self.session
+        if session is None:  # used by the app outside any session: a span in the current context
+            self.request = AIRequest(operation, request_attrs)
+        else:
+            request_attrs[attrs.SESSION_ID] = session.session_id
+            self.request = session.track(AIRequest(operation, request_attrs, parent=session.context()))
         return self.request
 
 
 def _stream(instance: Any, service_attr: str) -> Stream | None:
-    """A new state for a stream that belongs to an instrumented session, else None."""
+    """A new state for a stream that makes requests (not an adapter's that delegates), else None."""
     if any(part in type(instance).__module__ for part in _DELEGATING) and service_attr != "_stt":
         return None
-    session = sessions.current()
-    if session is None:
+    if not is_instrumentation_enabled():
         return None
-    state = instance.__dict__[_STATE] = Stream(session, instance, getattr(instance, service_attr, None))
+    service = getattr(instance, service_attr, None)
+    state = instance.__dict__[_STATE] = Stream(sessions.current(), instance, service)
     return state
 
 
@@ -165,7 +171,7 @@ def _messages(instance: Any) -> Any:
 
 
 async def main_task_hook(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-    """Wraps ``_main_task`` of the streams: the error the app gets is recorded on the request."""
+    """Wraps ``_main_task`` of the streams: the error the app gets ends the request (no retry follows)."""
     try:
         return await wrapped(*args, **kwargs)
     except Exception as error:
@@ -177,7 +183,7 @@ async def main_task_hook(wrapped: Any, instance: Any, args: Any, kwargs: Any) ->
 def _fail(instance: Any, error: BaseException) -> None:
     state = instance.__dict__.get(_STATE)
     if isinstance(state, Stream) and state.request is not None:
-        state.request.fail(error)
+        state.request.end(error=error)
 
 
 # --- TTS ---

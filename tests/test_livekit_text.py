@@ -222,7 +222,9 @@ async def test_two_sessions_at_once_are_two_traces(instrument):
         chats = [s for s in otel.spans("chat") if s.context.trace_id == run.context.trace_id]
         assert {s.parent.span_id for s in chats} == {run.context.span_id}
         assert {s.attributes["session.id"] for s in chats} == {run.attributes["session.id"]}
-    assert sorted(len([s for s in otel.spans("chat") if s.context.trace_id == r.context.trace_id]) for r in runs) == [1, 2]
+    assert sorted(
+        len([s for s in otel.spans("chat") if s.context.trace_id == r.context.trace_id]) for r in runs
+    ) == [1, 2]
     assert runs[0].context.trace_id != runs[1].context.trace_id
 
 

@@ -69,6 +69,14 @@ def instrument() -> None:
         recognize, "_metrics_monitor_task", requests.stt_monitor_hook, "RecognizeStream._metrics_monitor_task"
     )
     _hooks.wrap(recognize, "push_frame", requests.push_frame_hook, "RecognizeStream.push_frame")
+    # LiveKit's VAD-driven adapter for non-streaming STTs overrides the monitor (to drain it)
+    adapter = _class("livekit.agents.stt.stream_adapter", "StreamAdapterWrapper")
+    _hooks.wrap(
+        adapter,
+        "_metrics_monitor_task",
+        requests.stt_monitor_hook,
+        "StreamAdapterWrapper._metrics_monitor_task",
+    )
     chunked = _class("livekit.agents.tts.tts", "ChunkedStream")
     _hooks.wrap(
         chunked,

@@ -16,14 +16,14 @@ from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from ... import attributes as attrs
 from ...helpers.ai import AIRequest
-from ...helpers.session import Session
 from ..hooks import guarded
 from . import session as sessions
 
 _STATE = "_otel_realtime_ai"
 _LLM, _STT, _TTS = attrs.OPERATION_CHAT, attrs.OPERATION_SPEECH_TO_TEXT, attrs.OPERATION_TEXT_TO_SPEECH
-# Adapters delegate to streams of the services they wrap, which are the real requests.
-_DELEGATING = ("fallback_adapter", "stream_adapter")
+# Adapters delegate to streams of the services they wrap, which are the real requests (but STT's
+# stream adapter is the only stream of a non-streaming STT: its utterances are the requests).
+_DELEGATING = ("fallback_adapter", "stream_adapter", "multi_speaker_adapter")
 
 
 def _word(value: Any) -> str | None:
@@ -54,15 +54,20 @@ class Stream:
         "channels",
         "heard",
         "owner",
+        "queued",
         "request",
+        "run",
         "service",
         "session",
         "speech_ended",
         "speech_started",
+        "utterance_from",
+        "waiting",
     )
 
-    def __init__(self, session: Session | None, owner: Any, service: Any):
-        self.session = session
+    def __init__(self, run: sessions.Run | None, owner: Any, service: Any):
+        self.run = run
+        self.session = run.session if run is not None else None
         self.owner = owner
         """The LiveKit stream."""
         self.service = service
@@ -72,9 +77,14 @@ class Stream:
         """Bytes of audio pushed into an STT stream so far."""
         self.speech_started = False
         self.speech_ended = False
+        self.waiting = False
+        """An utterance began before the session saw the user speak: opened when it does."""
+        self.queued = False
+        self.utterance_from = 0
 
     def open(self, operation: str, extra: dict[str, Any] | None = None) -> AIRequest:
-        service = self.service
+        # LiveKit's adapter for a non-streaming STT names the STT it wraps (once made)
+        service = getattr(self.owner, "_wrapped_stt", None) or self.service
         provider, model = provider_of(service), _model(service)
         if operation == _LLM:
             request_attrs = attrs.llm_attributes(provider, model)
@@ -101,7 +111,8 @@ class Stream:
 
 def _stream(instance: Any, service_attr: str) -> Stream | None:
     """A new state for a stream that makes requests (not an adapter's that delegates), else None."""
-    if any(part in type(instance).__module__ for part in _DELEGATING) and service_attr != "_stt":
+    module = type(instance).__module__
+    if any(part in module for part in _DELEGATING) and module != "livekit.agents.stt.stream_adapter":
         return None
     if not is_instrumentation_enabled():
         return None
@@ -144,8 +155,11 @@ def _llm_chunk(request: AIRequest, chunk: Any) -> None:
 def _end(instance: Any, task_attr: str, request: AIRequest, finished: bool) -> None:
     task = getattr(instance, task_attr, None)
     cancelled = task is not None and task.done() and task.cancelled()
-    reason = getattr(request, "_finish", None) or ("stop" if finished and not cancelled else None)
-    request.end(interrupted=cancelled or not finished, finish_reasons=[reason] if reason else None)
+    reasons = None
+    if request.operation == _LLM:
+        reason = getattr(request, "_finish", None) or ("stop" if finished and not cancelled else None)
+        reasons = [reason] if reason else None
+    request.end(interrupted=cancelled or not finished, finish_reasons=reasons)
 
 
 def llm_monitor_hook(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
@@ -256,13 +270,24 @@ def push_frame_hook(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
 @guarded
 def _stt_event(state: Stream, event: Any) -> None:
     kind = getattr(event.type, "value", event.type)
-    request = state.request
     if kind == "start_of_speech":
         _stt_close(state)
-        request = _stt_open(state)
-        state.speech_started = True
-    elif kind in ("interim_transcript", "preflight_transcript", "final_transcript"):
+        state.speech_started, state.speech_ended = True, False
+        state.utterance_from = state.heard
+        run = state.run
+        if run is not None and not run.session.user_speaking:
+            # this stream's VAD heard it first: open it in the turn the session is about to start
+            state.waiting = True
+            if not state.queued:
+                state.queued = True
+                run.on_user_speaking.append(guarded(lambda: _stt_open_waiting(state)))
+        else:
+            _stt_open(state)
+        return
+    request = _stt_open_waiting(state) if state.waiting else state.request
+    if kind in ("interim_transcript", "preflight_transcript", "final_transcript"):
         if request is None:
+            state.utterance_from = state.heard
             request = _stt_open(state)
         if kind == "final_transcript":
             text = event.alternatives[0].text if event.alternatives else ""
@@ -279,16 +304,24 @@ def _stt_event(state: Stream, event: Any) -> None:
             request.sent()  # the time to the final transcript counts from the end of speech
 
 
+def _stt_open_waiting(state: Stream) -> AIRequest | None:
+    state.queued = False
+    if not state.waiting:
+        return state.request
+    state.waiting = False
+    return _stt_open(state)
+
+
 def _stt_open(state: Stream) -> AIRequest:
     sample_rate = getattr(state.owner, "_pushed_sr", None)
     audio = attrs.audio_attributes(sample_rate=sample_rate or None, channels=state.channels or None)
     request = state.open(_STT, audio)
-    request.audio_heard = -state.heard  # bytes pushed from here on
-    state.speech_started = state.speech_ended = False
+    request.audio_heard = -state.utterance_from  # bytes pushed since the utterance began
     return request
 
 
 def _stt_close(state: Stream) -> None:
+    state.waiting = False
     request, state.request = state.request, None
     if request is not None:
         request.audio_heard += state.heard

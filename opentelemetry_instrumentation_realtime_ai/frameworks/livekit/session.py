@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextvars
 import time
+from collections.abc import Callable
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -23,11 +24,6 @@ from ..hooks import guarded
 _STATE = "_otel_realtime_ai"
 FRAMEWORK = "livekit"
 
-_starting: contextvars.ContextVar[Session | None] = contextvars.ContextVar(
-    "otel_realtime_ai_livekit_session", default=None
-)
-"""The session whose ``start()`` runs: tasks LiveKit starts in it (audio recognition) inherit it."""
-
 activity_var: contextvars.ContextVar[Any] | None = None
 """LiveKit's own variable for the agent activity a speech task runs in (set by instrument())."""
 
@@ -35,11 +31,19 @@ activity_var: contextvars.ContextVar[Any] | None = None
 class Run:
     """Our state on one ``AgentSession``: the helper session and the speaking times it needs."""
 
-    __slots__ = ("session", "user_stopped_wall")
+    __slots__ = ("on_user_speaking", "session", "user_stopped_wall")
 
     def __init__(self, session: Session):
         self.session = session
         self.user_stopped_wall: float | None = None
+        self.on_user_speaking: list[Callable[[], None]] = []
+        """Called once when the user next starts speaking (an STT utterance heard a moment earlier)."""
+
+
+_starting: contextvars.ContextVar[Run | None] = contextvars.ContextVar(
+    "otel_realtime_ai_livekit_session", default=None
+)
+"""The session whose ``start()`` runs: tasks LiveKit starts in it (audio recognition) inherit it."""
 
 
 def run_of(agent_session: Any) -> Run | None:
@@ -47,13 +51,10 @@ def run_of(agent_session: Any) -> Run | None:
     return run if isinstance(run, Run) and not run.session.ended else None
 
 
-def current() -> Session | None:
+def current() -> Run | None:
     """The session the calling task serves: its agent activity's, else the one starting."""
     activity = activity_var.get(None) if activity_var is not None else None
-    run = run_of(getattr(activity, "_session", None))
-    if run is not None:
-        return run.session
-    return _starting.get()
+    return run_of(getattr(activity, "_session", None)) or _starting.get()
 
 
 def _session_id(room: Any) -> str | None:
@@ -94,7 +95,7 @@ def start_hook(version: str):
         run = _start(instance, kwargs, version)
         if run is None:
             return await wrapped(*args, **kwargs)
-        token = _starting.set(run.session)
+        token = _starting.set(run)
         context_token = otel_context.attach(trace.set_span_in_context(run.session.span))
         try:
             return await wrapped(*args, **kwargs)
@@ -141,6 +142,9 @@ def _user_state(run: Run, old: Any, new: Any, at: Any) -> None:
     if new == "speaking":
         run.user_stopped_wall = None
         run.session.user_started_speaking()
+        waiting, run.on_user_speaking = run.on_user_speaking, []
+        for callback in waiting:
+            callback()
     elif old == "speaking":
         run.user_stopped_wall = at if isinstance(at, (int, float)) else time.time()
         run.session.user_stopped_speaking()

@@ -74,10 +74,13 @@ GEN_AI_INPUT_TEXT = "gen_ai.input.text"
 """Text sent to speech synthesis (content capture only)."""
 GEN_AI_OUTPUT_TEXT = "gen_ai.output.text"
 """A transcript (content capture only)."""
+GEN_AI_TOOL_CALL_ID = "gen_ai.tool.call.id"
+GEN_AI_TOOL_TYPE = "gen_ai.tool.type"
 
 OPERATION_CHAT = "chat"
 OPERATION_SPEECH_TO_TEXT = "speech_to_text"
 OPERATION_TEXT_TO_SPEECH = "text_to_speech"
+OPERATION_EXECUTE_TOOL = "execute_tool"
 
 # --- turns and framework ---
 TURN_NUMBER = "turn.number"

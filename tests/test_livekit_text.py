@@ -13,10 +13,10 @@ import pytest
 
 pytest.importorskip("livekit.agents")
 
-from livekit.agents import Agent, AgentSession, APIConnectOptions, llm
+from livekit.agents import Agent, AgentSession, APIConnectOptions, function_tool, llm
 from livekit.agents import telemetry as lk_telemetry
 from livekit.plugins import openai
-from openai_sse_server import OpenAIServer
+from openai_sse_server import OpenAIServer, Reply
 
 from opentelemetry_instrumentation_realtime_ai.frameworks.livekit import native
 
@@ -261,3 +261,71 @@ async def test_llm_outside_a_session_still_gets_a_span(instrument):
     chat = otel.one("chat")
     assert chat.parent is None and "session.id" not in chat.attributes
     assert not otel.spans("pipeline.run")
+
+
+class WeatherAgent(Agent):
+    def __init__(self, fail: bool = False):
+        super().__init__(instructions="answer with the weather tool")
+        self.fail = fail
+        self.asked: list[str] = []
+
+    @function_tool
+    async def get_weather(self, location: str) -> str:
+        """The weather in a city."""
+        self.asked.append(location)
+        await asyncio.sleep(0.05)
+        if self.fail:
+            raise RuntimeError("weather service down")
+        return "sunny"
+
+
+async def tool_session(server: OpenAIServer, agent: WeatherAgent) -> str:
+    server.replies = [Reply(tool_call=("get_weather", '{"location": "Paris"}')), Reply(["It is sunny."])]
+    session = AgentSession(llm=lk_llm(server))
+    await session.start(agent)
+    try:
+        result = await session.run(user_input="weather in Paris?")
+    finally:
+        await session.aclose()
+    return result.events[-1].item.text_content
+
+
+@pytest.fixture
+def tools_supported():
+    pytest.importorskip("livekit.agents.voice.tool_executor", reason="execute_tool spans need LiveKit 1.8+")
+
+
+async def test_function_tool_is_one_execute_tool_span(instrument, livekit_tracing, tools_supported):
+    otel = livekit_tracing(instrument())
+    agent = WeatherAgent()
+    async with OpenAIServer() as server:
+        reply = await tool_session(server, agent)
+    assert reply == "It is sunny." and agent.asked == ["Paris"]
+    assert len(server.requests) == 2
+    assert server.requests[1]["messages"][-1]["role"] == "tool"  # LiveKit sent the result back
+    (tool,) = genai_spans(otel, "execute_tool")
+    assert tool.name == "execute_tool get_weather"
+    assert tool.attributes["gen_ai.tool.name"] == "get_weather"
+    assert tool.attributes["gen_ai.tool.call.id"] == "call_1"  # the id the server gave the call
+    assert tool.end_time - tool.start_time >= 0.05e9
+    assert tool.status.status_code.name == "UNSET"
+    run = otel.one("pipeline.run")
+    assert tool.parent.span_id == run.context.span_id
+    assert "Paris" not in str(dict(tool.attributes))  # arguments only with content capture
+    first_chat = min(otel.spans("chat"), key=lambda s: s.start_time)
+    assert first_chat.attributes["gen_ai.response.finish_reasons"] == ("tool_calls",)
+    assert len(genai_spans(otel)) == 2  # two chat requests, each counted once
+
+
+async def test_failing_tool_span_is_an_error(instrument, tools_supported):
+    async with OpenAIServer() as server:
+        plain = await tool_session(server, WeatherAgent(fail=True))
+        plain_sent = server.requests[1]["messages"][-1]
+    otel = instrument()
+    async with OpenAIServer() as server:
+        reply = await tool_session(server, WeatherAgent(fail=True))
+        sent = server.requests[1]["messages"][-1]
+    assert reply == plain and sent == plain_sent  # LiveKit told the model the same, instrumented or not
+    tool = otel.one("execute_tool")
+    assert tool.status.status_code.name == "ERROR"
+    assert tool.attributes["error.type"] == "RuntimeError"

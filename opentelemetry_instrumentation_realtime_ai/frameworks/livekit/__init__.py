@@ -6,6 +6,7 @@ Hooks (base classes, so providers' subclasses are covered):
 - ``_metrics_monitor_task`` of ``LLMStream``, ``RecognizeStream``, ``ChunkedStream`` and
   ``SynthesizeStream``: the requests, read off the events LiveKit's metrics read; their
   ``_main_task``: the errors; ``RecognizeStream.push_frame``: the audio an STT heard;
+- ``_ToolExecutor.execute`` and the function tools' ``__call__`` (1.8+): ``execute_tool`` spans;
 - LiveKit's GenAI attribute setters (1.8+): see ``native``.
 A hook this LiveKit version lacks is skipped with one warning: fewer spans, never an error.
 """
@@ -18,7 +19,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from ..hooks import Hooks
-from . import native, requests, session
+from . import native, requests, session, tools
 
 _log = logging.getLogger(__name__)
 _hooks = Hooks()
@@ -97,6 +98,11 @@ def instrument() -> None:
         (synthesize, "SynthesizeStream"),
     ):
         _hooks.wrap(cls, "_main_task", requests.main_task_hook, f"{name}._main_task")
+
+    executor = _class("livekit.agents.voice.tool_executor", "_ToolExecutor")
+    _hooks.wrap(executor, "execute", tools.execute_hook, "_ToolExecutor.execute")
+    function_tool = _class("livekit.agents.llm.tool_context", "_BaseFunctionTool")
+    _hooks.wrap(function_tool, "__call__", tools.call_hook, "function tool __call__")
 
     gen_ai = _module("livekit.agents.telemetry.gen_ai")
     if gen_ai is not None:

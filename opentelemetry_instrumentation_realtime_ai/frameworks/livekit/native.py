@@ -2,8 +2,9 @@
 
 LiveKit Agents 1.8 traces itself (``agent_session``, ``agent_turn``, ``llm_request``, ...) and
 marks its ``llm_request`` and ``realtime_inference`` spans as GenAI inference spans
-(``gen_ai.operation.name`` and token usage). Our ``chat`` spans describe the same requests, so
-a GenAI dashboard would count each one twice. While instrumented, LiveKit's spans are kept
+(``gen_ai.operation.name`` and token usage), and its ``function_tool`` spans as ``execute_tool``.
+Our ``chat`` and ``execute_tool`` spans describe the same requests and tool runs, so a GenAI
+dashboard would count each one twice. While instrumented, LiveKit's spans are kept
 (they nest under our ``pipeline.run``), but LiveKit records them the way it records a
 delegating span: without the operation name and token usage. ``livekit_native_genai``
 (``OTEL_INSTRUMENTATION_REALTIME_AI_LIVEKIT_NATIVE_GENAI=true``) leaves LiveKit's attributes
@@ -38,8 +39,8 @@ def _request_attributes(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> 
     return wrapped(*args, **kwargs)
 
 
-def _usage_attributes(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> None:
-    return None  # our span carries the usage of this request
+def _skip(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> None:
+    return None  # our span carries these: the request's usage, the tool's name and call id
 
 
 def hook(hooks: Hooks, gen_ai: Any) -> None:
@@ -47,4 +48,5 @@ def hook(hooks: Hooks, gen_ai: Any) -> None:
     if gen_ai is None or keep_native():
         return
     hooks.wrap(gen_ai, "set_request_attributes", _request_attributes, "gen_ai.set_request_attributes")
-    hooks.wrap(gen_ai, "set_usage_attributes", _usage_attributes, "gen_ai.set_usage_attributes")
+    hooks.wrap(gen_ai, "set_usage_attributes", _skip, "gen_ai.set_usage_attributes")
+    hooks.wrap(gen_ai, "set_tool_attributes", _skip, "gen_ai.set_tool_attributes")

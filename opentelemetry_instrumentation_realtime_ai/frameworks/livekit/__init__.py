@@ -7,6 +7,7 @@ Hooks (base classes, so providers' subclasses are covered):
   ``SynthesizeStream``: the requests, read off the events LiveKit's metrics read; their
   ``_main_task``: the errors; ``RecognizeStream.push_frame``: the audio an STT heard;
 - ``_ToolExecutor.execute`` and the function tools' ``__call__`` (1.8+): ``execute_tool`` spans;
+- ``rtc.Room.connect`` / ``emit``: the room connection;
 - LiveKit's GenAI attribute setters (1.8+): see ``native``.
 A hook this LiveKit version lacks is skipped with one warning: fewer spans, never an error.
 """
@@ -19,7 +20,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from ..hooks import Hooks
-from . import native, requests, session, tools
+from . import native, requests, room, session, tools
 
 _log = logging.getLogger(__name__)
 _hooks = Hooks()
@@ -103,6 +104,10 @@ def instrument() -> None:
     _hooks.wrap(executor, "execute", tools.execute_hook, "_ToolExecutor.execute")
     function_tool = _class("livekit.agents.llm.tool_context", "_BaseFunctionTool")
     _hooks.wrap(function_tool, "__call__", tools.call_hook, "function tool __call__")
+
+    room_class = _class("livekit.rtc", "Room")
+    _hooks.wrap(room_class, "connect", room.connect_hook, "rtc.Room.connect")
+    _hooks.wrap(room_class, "emit", room.emit_hook, "rtc.Room.emit")
 
     gen_ai = _module("livekit.agents.telemetry.gen_ai")
     if gen_ai is not None:

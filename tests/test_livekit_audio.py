@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples" / "li
 from livekit.agents import Agent, AgentSession  # noqa: E402
 from livekit.plugins import openai  # noqa: E402
 from livekit_offline import ScriptedSTT, SpeakerOutput, SpeechInput, ToneTTS  # noqa: E402
-from openai_sse_server import OpenAIServer  # noqa: E402
+from local_openai import OpenAIServer  # noqa: E402
 
 TRANSCRIPTS = ["What is the weather like in Paris?", "Thank you, that is all."]
 FRAME_BYTES = 24000 // 100 * 2  # one 10 ms frame of the TTS's audio

@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
+from pathlib import Path
 
 import pytest
 
 pytest.importorskip("livekit.agents")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples" / "livekit_demo"))
 
 from livekit.agents import Agent, AgentSession, APIConnectOptions, function_tool, llm
 from livekit.agents import telemetry as lk_telemetry
 from livekit.plugins import openai
-from openai_sse_server import OpenAIServer, Reply
+from local_openai import OpenAIServer, Reply
 
 from opentelemetry_instrumentation_realtime_ai.frameworks.livekit import native
 

@@ -7,6 +7,7 @@ Hooks (base classes, so providers' subclasses are covered):
   ``SynthesizeStream``: the requests, read off the events LiveKit's metrics read; their
   ``_main_task``: the errors; ``RecognizeStream.push_frame``: the audio an STT heard;
 - ``_ToolExecutor.execute`` and the function tools' ``__call__`` (1.8+): ``execute_tool`` spans;
+- ``RealtimeSession.emit``: speech-to-speech responses;
 - ``rtc.Room.connect`` / ``emit``: the room connection;
 - LiveKit's GenAI attribute setters (1.8+): see ``native``.
 A hook this LiveKit version lacks is skipped with one warning: fewer spans, never an error.
@@ -20,7 +21,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from ..hooks import Hooks
-from . import native, requests, room, session, tools
+from . import native, realtime, requests, room, session, tools
 
 _log = logging.getLogger(__name__)
 _hooks = Hooks()
@@ -105,13 +106,15 @@ def instrument() -> None:
     function_tool = _class("livekit.agents.llm.tool_context", "_BaseFunctionTool")
     _hooks.wrap(function_tool, "__call__", tools.call_hook, "function tool __call__")
 
+    realtime_session = _class("livekit.agents.llm.realtime", "RealtimeSession")
+    _hooks.wrap(realtime_session, "emit", realtime.emit_hook, "RealtimeSession.emit")
     room_class = _class("livekit.rtc", "Room")
     _hooks.wrap(room_class, "connect", room.connect_hook, "rtc.Room.connect")
     _hooks.wrap(room_class, "emit", room.emit_hook, "rtc.Room.emit")
 
     gen_ai = _module("livekit.agents.telemetry.gen_ai")
     if gen_ai is not None:
-        native.hook(_hooks, gen_ai)
+        native.hook(_hooks, gen_ai, _module("livekit.agents.telemetry.utils"))
     if _hooks.missing:
         _log.warning(
             "livekit-agents %s is not fully supported: no hook for %s; those spans will be missing",

@@ -43,10 +43,34 @@ def _skip(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> None:
     return None  # our span carries these: the request's usage, the tool's name and call id
 
 
-def hook(hooks: Hooks, gen_ai: Any) -> None:
-    """Hook LiveKit's GenAI attribute setters (``livekit.agents.telemetry.gen_ai``), unless kept."""
+class _Uncounted:
+    """A span as LiveKit's realtime metrics recorder sees it: the GenAI counts are not set on it."""
+
+    def __init__(self, span: Any):
+        self._span = span
+
+    def set_attributes(self, attributes: dict[str, Any]) -> None:
+        self._span.set_attributes({k: v for k, v in attributes.items() if not k.startswith(_COUNTED)})
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._span, name)
+
+
+_COUNTED = ("gen_ai.operation.name", "gen_ai.usage.")
+
+
+def _realtime_metrics(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    if args and getattr(args[0], "is_recording", lambda: False)():
+        args = (_Uncounted(args[0]), *args[1:])
+    return wrapped(*args, **kwargs)
+
+
+def hook(hooks: Hooks, gen_ai: Any, utils: Any) -> None:
+    """Hook LiveKit's GenAI attribute setters (``livekit.agents.telemetry.gen_ai``, the realtime
+    metrics recorder of ``telemetry.utils``), unless kept."""
     if gen_ai is None or keep_native():
         return
+    hooks.wrap(utils, "record_realtime_metrics", _realtime_metrics, "telemetry.utils.record_realtime_metrics")
     hooks.wrap(gen_ai, "set_request_attributes", _request_attributes, "gen_ai.set_request_attributes")
     hooks.wrap(gen_ai, "set_usage_attributes", _skip, "gen_ai.set_usage_attributes")
     hooks.wrap(gen_ai, "set_tool_attributes", _skip, "gen_ai.set_tool_attributes")

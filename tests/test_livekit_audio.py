@@ -102,3 +102,35 @@ async def test_turns_latency_and_requests_from_audio(instrument):
         assert a["gen_ai.response.time_to_first_chunk"] >= tts.delay
         assert a["tts.text_length"] == len("Hello there, friend.")
     assert sum(p.value for p in otel.points("realtime_ai.sessions.active")) == 0
+
+
+async def test_barge_in_interrupts_the_turn(instrument):
+    """The second utterance starts while the first reply is still playing (a 3 s tone)."""
+    otel = instrument()
+    async with OpenAIServer() as server:
+        mic, speaker = SpeechInput(["weather", "thanks"], gap=1.2), SpeakerOutput()
+        session = AgentSession(
+            vad=inference.VAD(),
+            stt=ScriptedSTT(TRANSCRIPTS),
+            llm=openai.LLM(model="gpt-4o-mini", base_url=server.base_url, api_key="sk-test"),
+            tts=ToneTTS(seconds=3.0),
+            turn_handling={
+                "turn_detection": "vad",
+                "endpointing": {"min_delay": 0.2},
+                "preemptive_generation": {"enabled": False},
+                "interruption": {"mode": "vad", "min_duration": 0.3, "resume_false_interruption": False},
+            },
+            aec_warmup_duration=None,
+            user_away_timeout=None,
+            session_close_transcript_timeout=0.5,
+        )
+        session.input.audio, session.output.audio = mic, speaker
+        await session.start(Agent(instructions="be brief"))
+        try:
+            await asyncio.wait_for(mic.done.wait(), 30)
+        finally:
+            await session.aclose()
+    assert speaker.cleared >= 1  # LiveKit stopped the first reply's playback
+    turns = sorted(otel.spans("conversation.turn"), key=lambda s: s.attributes["turn.number"])
+    assert [t.attributes["turn.interrupted"] for t in turns] == [True, False]
+    assert sum(p.value for p in otel.points("realtime_ai.turn.interruptions")) == 1

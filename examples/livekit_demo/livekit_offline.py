@@ -147,6 +147,8 @@ class SpeakerOutput(io.AudioOutput):
             capabilities=io.AudioOutputCapabilities(pause=False),
         )
         self.received = 0
+        self.cleared = 0
+        """Replies whose playback LiveKit stopped (the user interrupted)."""
         self.first_audio_at: list[float] = []
         """time.time() when the first audio of each reply arrived."""
         self._pushed = 0.0
@@ -174,6 +176,7 @@ class SpeakerOutput(io.AudioOutput):
         self.on_playback_finished(playback_position=seconds, interrupted=False)
 
     def clear_buffer(self) -> None:
+        self.cleared += 1
         if self._playout is not None and not self._playout.done():
             self._playout.cancel()
         self._pushed = 0.0

@@ -32,7 +32,8 @@ def emit_hook(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
 
 @guarded
 def _event(rt_session: Any, args: Any) -> None:
-    event, payload = args[0], args[1] if len(args) > 1 else None
+    event = args[0]
+    payload: Any = args[1] if len(args) > 1 else None
     responses: dict[str, AIRequest] = rt_session.__dict__.setdefault(_STATE, {})
     if event == "generation_created":
         _open(rt_session, responses, getattr(payload, "response_id", None) or "")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextvars
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -83,6 +84,8 @@ def _start(agent_session: Any, kwargs: dict[str, Any], version: str) -> Run | No
         framework_version=version,
     )
     run = agent_session.__dict__[_STATE] = Run(session)
+    # a session the app drops without closing still ends (when collected, or at exit)
+    weakref.finalize(agent_session, guarded(session.end))
     return run
 
 

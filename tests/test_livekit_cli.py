@@ -62,3 +62,44 @@ def test_agent_under_opentelemetry_instrument():
     run = next(s for s in spans if s["name"] == "pipeline.run")
     assert run["attributes"]["realtime_ai.framework"] == "livekit"
     assert run["resource"]["attributes"]["service.name"] == "livekit-demo"
+
+
+JOB = """
+import multiprocessing, sys
+sys.path.insert(0, {demo!r})
+
+
+def job():  # what LiveKit's worker runs in a job process made by its forkserver
+    import asyncio
+    from opentelemetry import trace
+    import agent
+    print("job:", asyncio.run(agent.run_agent(text=True))[0], flush=True)
+    trace.get_tracer_provider().force_flush()  # a job process ends with os._exit: flush first
+
+
+if __name__ == "__main__":
+    process = multiprocessing.get_context("forkserver").Process(target=job)
+    process.start()
+    process.join(60)
+    sys.exit(process.exitcode)
+"""
+
+
+def test_job_process_under_opentelemetry_instrument(tmp_path):
+    """LiveKit runs jobs in processes forked from a forkserver on Linux: they are instrumented too."""
+    script = tmp_path / "worker.py"
+    script.write_text(JOB.format(demo=str(AGENT.parent)))
+    cli = Path(sys.executable).with_name("opentelemetry-instrument")
+    env = {
+        **os.environ,
+        "OTEL_TRACES_EXPORTER": "console",
+        "OTEL_METRICS_EXPORTER": "none",
+        "OTEL_LOGS_EXPORTER": "none",
+    }
+    done = subprocess.run(
+        [str(cli), sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "job: It is sunny in Paris." in done.stdout
+    names = [s["name"] for s in spans_of(done.stdout)]
+    assert names.count("pipeline.run") == 1 and names.count("chat gpt-4o-mini") == 3

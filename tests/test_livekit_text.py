@@ -293,12 +293,7 @@ async def tool_session(server: OpenAIServer, agent: WeatherAgent) -> str:
     return result.events[-1].item.text_content
 
 
-@pytest.fixture
-def tools_supported():
-    pytest.importorskip("livekit.agents.voice.tool_executor", reason="execute_tool spans need LiveKit 1.8+")
-
-
-async def test_function_tool_is_one_execute_tool_span(instrument, livekit_tracing, tools_supported):
+async def test_function_tool_is_one_execute_tool_span(instrument, livekit_tracing):
     otel = livekit_tracing(instrument())
     agent = WeatherAgent()
     async with OpenAIServer() as server:
@@ -320,7 +315,7 @@ async def test_function_tool_is_one_execute_tool_span(instrument, livekit_tracin
     assert len(genai_spans(otel)) == 2  # two chat requests, each counted once
 
 
-async def test_failing_tool_span_is_an_error(instrument, tools_supported):
+async def test_failing_tool_span_is_an_error(instrument):
     async with OpenAIServer() as server:
         plain = await tool_session(server, WeatherAgent(fail=True))
         plain_sent = server.requests[1]["messages"][-1]

@@ -6,7 +6,8 @@ Hooks (base classes, so providers' subclasses are covered):
 - ``_metrics_monitor_task`` of ``LLMStream``, ``RecognizeStream``, ``ChunkedStream`` and
   ``SynthesizeStream``: the requests, read off the events LiveKit's metrics read; their
   ``_main_task``: the errors; ``RecognizeStream.push_frame``: the audio an STT heard;
-- ``_ToolExecutor.execute`` and the function tools' ``__call__`` (1.8+): ``execute_tool`` spans;
+- ``_ToolExecutor.execute`` and the function tools' ``__call__`` (1.8), ``_set_activity_task_info``
+  and ``make_tool_output`` (1.2): ``execute_tool`` spans;
 - ``RealtimeSession.emit``: speech-to-speech responses;
 - ``rtc.Room.connect`` / ``emit``: the room connection;
 - LiveKit's GenAI attribute setters (1.8+): see ``native``.
@@ -102,9 +103,15 @@ def instrument() -> None:
         _hooks.wrap(cls, "_main_task", requests.main_task_hook, f"{name}._main_task")
 
     executor = _class("livekit.agents.voice.tool_executor", "_ToolExecutor")
-    _hooks.wrap(executor, "execute", tools.execute_hook, "_ToolExecutor.execute")
-    function_tool = _class("livekit.agents.llm.tool_context", "_BaseFunctionTool")
-    _hooks.wrap(function_tool, "__call__", tools.call_hook, "function tool __call__")
+    if executor is not None:  # 1.8
+        _hooks.wrap(executor, "execute", tools.execute_hook, "_ToolExecutor.execute")
+        function_tool = _class("livekit.agents.llm.tool_context", "_BaseFunctionTool")
+        _hooks.wrap(function_tool, "__call__", tools.call_hook, "function tool __call__")
+    else:  # 1.2
+        agent = _module("livekit.agents.voice.agent")
+        _hooks.wrap(agent, "_set_activity_task_info", tools.task_info_hook, "agent._set_activity_task_info")
+        generation = _module("livekit.agents.voice.generation")
+        _hooks.wrap(generation, "make_tool_output", tools.tool_output_hook, "generation.make_tool_output")
 
     realtime_session = _class("livekit.agents.llm.realtime", "RealtimeSession")
     _hooks.wrap(realtime_session, "emit", realtime.emit_hook, "RealtimeSession.emit")

@@ -18,6 +18,7 @@ from typing import Any
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+from opentelemetry.trace import Span
 
 from ...helpers.session import Session
 from ..hooks import guarded
@@ -32,13 +33,15 @@ activity_var: contextvars.ContextVar[Any] | None = None
 class Run:
     """Our state on one ``AgentSession``: the helper session and the speaking times it needs."""
 
-    __slots__ = ("on_user_speaking", "session", "user_stopped_wall")
+    __slots__ = ("on_user_speaking", "session", "tools", "user_stopped_wall")
 
     def __init__(self, session: Session):
         self.session = session
         self.user_stopped_wall: float | None = None
         self.on_user_speaking: list[Callable[[], None]] = []
         """Called once when the user next starts speaking (an STT utterance heard a moment earlier)."""
+        self.tools: dict[str, Span] = {}
+        """``execute_tool`` spans open, by call id (LiveKit 1.2)."""
 
 
 _starting: contextvars.ContextVar[Run | None] = contextvars.ContextVar(
@@ -115,6 +118,9 @@ def start_hook(version: str):
 def _end(agent_session: Any, error: BaseException | None = None) -> None:
     run = agent_session.__dict__.pop(_STATE, None)
     if isinstance(run, Run):
+        for span in run.tools.values():
+            span.end()
+        run.tools.clear()
         run.session.end(error)
 
 

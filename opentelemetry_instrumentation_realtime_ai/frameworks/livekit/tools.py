@@ -1,6 +1,9 @@
 """Function tools: one ``execute_tool {name}`` span per run of a tool's handler.
 
-LiveKit 1.8 runs a tool call through ``_ToolExecutor.execute(tool=..., run_ctx=...)``, which
+LiveKit 1.2 starts each tool call in a task of its own and names it with
+``_set_activity_task_info(task, function_call=...)``; the span lasts as long as that task, and
+the handler's exception reaches ``make_tool_output(exception=...)``, which turns it into the
+output the model gets. LiveKit 1.8 runs a tool call through ``_ToolExecutor.execute(tool=..., run_ctx=...)``, which
 starts the handler in a task of its own. The hook notes the call (name and id) in a context
 variable that task inherits, and the tool's ``__call__`` (defined once, on LiveKit's base
 function-tool class) opens the span around the handler's coroutine: the span lasts as long
@@ -73,3 +76,50 @@ async def _traced(handler: Any, span: Span) -> Any:
         raise
     finally:
         guarded(span.end)()
+
+
+# --- LiveKit 1.2 ---
+
+
+def task_info_hook(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    """Wraps ``voice.agent._set_activity_task_info``: a task made for a tool call starts its span."""
+    result = wrapped(*args, **kwargs)
+    call = kwargs.get("function_call")
+    if args and getattr(call, "call_id", None):
+        _start_task(args[0], call)
+    return result
+
+
+@guarded
+def _start_task(task: Any, call: Any) -> None:
+    run = sessions.current()
+    if run is None or call.call_id in run.tools:
+        return
+    span = _start(call)
+    if span is not None:
+        run.tools[call.call_id] = span
+        task.add_done_callback(guarded(lambda _: _end_task(run, call.call_id)))
+
+
+def _end_task(run: sessions.Run, call_id: str) -> None:
+    span = run.tools.pop(call_id, None)
+    if span is not None:
+        span.end()
+
+
+def tool_output_hook(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    """Wraps ``voice.generation.make_tool_output``: the exception the tool's handler raised."""
+    error = kwargs.get("exception")
+    if error is None and isinstance(kwargs.get("output"), BaseException):
+        error = kwargs["output"]
+    if error is not None:
+        _tool_failed(kwargs.get("fnc_call"), error)
+    return wrapped(*args, **kwargs)
+
+
+@guarded
+def _tool_failed(call: Any, error: BaseException) -> None:
+    run = sessions.current()
+    span = run.tools.get(getattr(call, "call_id", "")) if run is not None else None
+    if span is not None and type(error).__name__ not in _CONTROL_FLOW:
+        record_error(span, error)

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import wrapt
 
 pytest.importorskip("livekit.agents")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples" / "livekit_demo"))
@@ -327,3 +328,41 @@ async def test_failing_tool_span_is_an_error(instrument):
     tool = otel.one("execute_tool")
     assert tool.status.status_code.name == "ERROR"
     assert tool.attributes["error.type"] == "RuntimeError"
+
+
+def hooked_methods():
+    from opentelemetry_instrumentation_realtime_ai.frameworks import livekit as hooks
+
+    return hooks._hooks.installed
+
+
+async def test_uninstrument_restores_every_original():
+    from opentelemetry_instrumentation_realtime_ai import RealtimeAIInstrumentor
+
+    instrumentor = RealtimeAIInstrumentor()
+    instrumentor.instrument()
+    installed = list(hooked_methods())
+    assert len(installed) >= 10
+    hooked = {(cls, name): (cls.__dict__[name], own) for cls, name, own in installed}
+    instrumentor.uninstrument()
+    for (cls, name), (wrapper, own) in hooked.items():
+        assert isinstance(wrapper, wrapt.FunctionWrapper), (cls, name)
+        restored = cls.__dict__.get(name)
+        # what the class defines is back; what it inherited is inherited again
+        assert restored is (wrapper.__wrapped__ if own else None), (cls, name)
+
+
+async def test_broken_bookkeeping_never_reaches_the_app(instrument, monkeypatch):
+    from opentelemetry_instrumentation_realtime_ai.helpers.ai import AIRequest
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("telemetry bug")
+
+    async with OpenAIServer() as server:
+        plain = await text_session(server, "hi")
+    instrument()
+    for method in ("chunk", "set_usage", "end"):
+        monkeypatch.setattr(AIRequest, method, broken)
+    async with OpenAIServer() as server:
+        assert await text_session(server, "hi") == plain
+        assert await chat_once(server) == "Hello there, friend."

@@ -125,41 +125,40 @@ def _stream(instance: Any, service_attr: str) -> Stream | None:
 
 
 async def _observe_llm(events: AsyncIterable[Any], instance: Any, request: AIRequest) -> AsyncIterator[Any]:
-    finished = False
+    finished = called_tools = False
     try:
         async for event in events:
-            _llm_chunk(request, event)
+            called_tools = bool(_llm_chunk(request, event)) or called_tools
             yield event
         finished = True
     finally:
-        guarded(_end)(instance, "_task", request, finished)
+        guarded(_end)(instance, "_task", request, finished, "tool_calls" if called_tools else "stop")
 
 
 @guarded
-def _llm_chunk(request: AIRequest, chunk: Any) -> None:
+def _llm_chunk(request: AIRequest, chunk: Any) -> bool:
+    """Report one chunk; True when it calls tools."""
     delta = chunk.delta
-    if delta is not None:
-        if delta.content:
-            request.chunk(text=delta.content)
-        if delta.tool_calls:
-            request.first_chunk()
-            request.span.add_event(
-                attrs.EVENT_TOOL_CALL, {attrs.GEN_AI_TOOL_NAME: [c.name for c in delta.tool_calls]}
-            )
-            request._finish = "tool_calls"  # type: ignore[attr-defined]
+    calls = delta.tool_calls if delta is not None else None
+    if delta is not None and delta.content:
+        request.chunk(text=delta.content)
+    if calls:
+        request.first_chunk()
+        request.span.add_event(attrs.EVENT_TOOL_CALL, {attrs.GEN_AI_TOOL_NAME: [c.name for c in calls]})
     usage = chunk.usage
     if usage is not None:
         request.set_usage(usage.prompt_tokens, usage.completion_tokens)
+    return bool(calls)
 
 
-def _end(instance: Any, task_attr: str, request: AIRequest, finished: bool) -> None:
+def _end(
+    instance: Any, task_attr: str, request: AIRequest, finished: bool, reason: str | None = None
+) -> None:
     task = getattr(instance, task_attr, None)
     cancelled = task is not None and task.done() and task.cancelled()
-    reasons = None
-    if request.operation == _LLM:
-        reason = getattr(request, "_finish", None) or ("stop" if finished and not cancelled else None)
-        reasons = [reason] if reason else None
-    request.end(interrupted=cancelled or not finished, finish_reasons=reasons)
+    complete = finished and not cancelled
+    reasons = [reason] if reason and complete else None
+    request.end(interrupted=not complete, finish_reasons=reasons)
 
 
 def llm_monitor_hook(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
@@ -209,12 +208,17 @@ async def _observe_tts(
     finished = False
     try:
         async for event in events:
-            frame = event.frame
-            request.chunk(frame.samples_per_channel * frame.num_channels * 2)
+            _tts_chunk(request, event)
             yield event
         finished = True
     finally:
         guarded(_end_tts)(instance, task_attr, request, finished)
+
+
+@guarded
+def _tts_chunk(request: AIRequest, event: Any) -> None:
+    frame = event.frame
+    request.chunk(frame.samples_per_channel * frame.num_channels * 2)
 
 
 def _end_tts(instance: Any, task_attr: str, request: AIRequest, finished: bool) -> None:
@@ -261,10 +265,14 @@ def push_frame_hook(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
     """Wraps ``RecognizeStream.push_frame``: the audio an STT stream heard, one addition a frame."""
     state = instance.__dict__.get(_STATE)
     if state is not None and args:
-        frame = args[0]
-        state.heard += frame.samples_per_channel * frame.num_channels * 2
-        state.channels = state.channels or frame.num_channels
+        _heard(state, args[0])
     return wrapped(*args, **kwargs)
+
+
+@guarded
+def _heard(state: Stream, frame: Any) -> None:
+    state.heard += frame.samples_per_channel * frame.num_channels * 2
+    state.channels = state.channels or frame.num_channels
 
 
 @guarded

@@ -97,6 +97,8 @@ GEN_AI_INPUT_TEXT = "gen_ai.input.text"
 """Text sent to speech synthesis (content capture only)."""
 GEN_AI_OUTPUT_TEXT = "gen_ai.output.text"
 """A transcript (content capture only)."""
+GEN_AI_TOOL_CALL_ID = "gen_ai.tool.call.id"
+GEN_AI_TOOL_TYPE = "gen_ai.tool.type"
 
 OPERATION_CHAT = "chat"
 OPERATION_SPEECH_TO_TEXT = "speech_to_text"

@@ -24,6 +24,11 @@ SUPPORTED: dict[str, Framework] = {
     "pipecat": Framework(
         "pipecat-ai >= 0.0.90", "pipecat", "opentelemetry_instrumentation_realtime_ai.frameworks.pipecat"
     ),
+    "livekit": Framework(
+        "livekit-agents >= 1.2",
+        "livekit.agents",
+        "opentelemetry_instrumentation_realtime_ai.frameworks.livekit",
+    ),
 }
 FRAMEWORKS = tuple(SUPPORTED)
 

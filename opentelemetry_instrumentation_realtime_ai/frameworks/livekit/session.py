@@ -33,11 +33,10 @@ activity_var: contextvars.ContextVar[Any] | None = None
 class Run:
     """Our state on one ``AgentSession``: the helper session and the speaking times it needs."""
 
-    __slots__ = ("on_user_speaking", "session", "tools", "user_stopped_wall")
+    __slots__ = ("on_user_speaking", "session", "tools")
 
     def __init__(self, session: Session):
         self.session = session
-        self.user_stopped_wall: float | None = None
         self.on_user_speaking: list[Callable[[], None]] = []
         """Called once when the user next starts speaking (an STT utterance heard a moment earlier)."""
         self.tools: dict[str, Span] = {}
@@ -146,17 +145,24 @@ def user_state_hook(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
 
 @guarded
 def _user_state(run: Run, old: Any, new: Any, at: Any) -> None:
+    """LiveKit's user state follows its VAD; leaving "speaking" it gives the last speaking instant."""
     if old == new:
         return
     if new == "speaking":
-        run.user_stopped_wall = None
-        run.session.user_started_speaking()
+        run.session.voice_started()
         waiting, run.on_user_speaking = run.on_user_speaking, []
         for callback in waiting:
             callback()
     elif old == "speaking":
-        run.user_stopped_wall = at if isinstance(at, (int, float)) else time.time()
+        run.session.voice_stopped(_perf(at), source="vad")
         run.session.user_stopped_speaking()
+
+
+def _perf(wall: Any) -> float | None:
+    """A wall-clock instant LiveKit reports, on the helpers' ``time.perf_counter()`` clock."""
+    if not isinstance(wall, (int, float)):
+        return None
+    return time.perf_counter() - max(0.0, time.time() - wall)
 
 
 def agent_state_hook(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
@@ -172,26 +178,11 @@ def agent_state_hook(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any
 
 @guarded
 def _agent_state(run: Run, old: Any, new: Any, at: Any) -> None:
+    """LiveKit's agent state turns "speaking" when the first audio goes out, at ``start_time``."""
     if old == new:
         return
     session = run.session
     if new == "speaking":
-        started = at if isinstance(at, (int, float)) else time.time()
-        anchor_user_stop(session, run.user_stopped_wall, started)
-        session.bot_started_speaking()
+        session.bot_started_speaking(_perf(at))
     elif old == "speaking":
         session.bot_stopped_speaking()
-
-
-def anchor_user_stop(session: Session, user_stopped: float | None, bot_started: float) -> None:
-    """Make the helper measure ``bot_started - user_stopped`` (wall-clock instants LiveKit gives).
-
-    The helper measures from its own clock reading at ``user_stopped_speaking()`` to its call of
-    ``bot_started_speaking()``; LiveKit reports both instants, earlier than those calls. Moving
-    the helper's start point keeps its metric and attribute as they are, with the right value.
-    """
-    if user_stopped is None or session._user_stopped_at is None:
-        return
-    latency = bot_started - user_stopped
-    if latency >= 0:
-        session._user_stopped_at = time.perf_counter() - latency

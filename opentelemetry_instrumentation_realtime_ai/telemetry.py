@@ -76,23 +76,20 @@ class Instruments:
         self.sessions_active = meter.create_up_down_counter(
             attrs.METRIC_SESSIONS_ACTIVE, unit="{session}", description="Pipelines running"
         )
-        self.event_loop_lag = meter.create_histogram(
+        self.event_loop_lag = seconds_histogram(
             attrs.METRIC_EVENT_LOOP_LAG,
-            unit="s",
-            description="How late the event loop running a session woke a task scheduled every 10 ms",
-            explicit_bucket_boundaries_advisory=_LAG_BUCKETS,
+            "How late the event loop running a session woke a task scheduled every 10 ms",
+            _LAG_BUCKETS,
         )
-        self.connection_rtt = meter.create_histogram(
+        self.connection_rtt = seconds_histogram(
             attrs.METRIC_CONNECTION_RTT,
-            unit="s",
-            description="Round-trip time of a media connection, as its RTCP reports give it",
-            explicit_bucket_boundaries_advisory=_LAG_BUCKETS,
+            "Round-trip time of a media connection, as its RTCP reports give it",
+            _LAG_BUCKETS,
         )
-        self.connection_jitter = meter.create_histogram(
+        self.connection_jitter = seconds_histogram(
             attrs.METRIC_CONNECTION_JITTER,
-            unit="s",
-            description="Interarrival jitter of a media connection's audio, by direction",
-            explicit_bucket_boundaries_advisory=_LAG_BUCKETS,
+            "Interarrival jitter of a media connection's audio, by direction",
+            _LAG_BUCKETS,
         )
         self.connection_packets_lost = meter.create_counter(
             attrs.METRIC_CONNECTION_PACKETS_LOST,

@@ -30,9 +30,8 @@ TRANSCRIPTS = ["What is the weather like in Paris?", "Thank you, that is all."]
 FRAME_BYTES = 24000 // 100 * 2  # one 10 ms frame of the TTS's audio
 
 
-async def voice_session(server: OpenAIServer):
-    mic, speaker = SpeechInput(["weather", "thanks"]), SpeakerOutput()
-    stt, tts = ScriptedSTT(TRANSCRIPTS), ToneTTS(delay=0.1)
+async def run_voice_session(server: OpenAIServer, mic, speaker, stt, tts, **turn_handling) -> None:
+    """An offline AgentSession from the mic to the speaker, until the mic's script is done."""
     session = AgentSession(
         vad=inference.VAD(),
         stt=stt,
@@ -42,6 +41,7 @@ async def voice_session(server: OpenAIServer):
             "turn_detection": "vad",
             "endpointing": {"min_delay": 0.2},
             "preemptive_generation": {"enabled": False},
+            **turn_handling,
         },
         aec_warmup_duration=None,
         user_away_timeout=None,
@@ -53,6 +53,12 @@ async def voice_session(server: OpenAIServer):
         await asyncio.wait_for(mic.done.wait(), 30)
     finally:
         await session.aclose()
+
+
+async def voice_session(server: OpenAIServer):
+    mic, speaker = SpeechInput(["weather", "thanks"]), SpeakerOutput()
+    stt, tts = ScriptedSTT(TRANSCRIPTS), ToneTTS(delay=0.1)
+    await run_voice_session(server, mic, speaker, stt, tts)
     return mic, speaker, stt, tts
 
 
@@ -109,27 +115,14 @@ async def test_barge_in_interrupts_the_turn(instrument):
     otel = instrument()
     async with OpenAIServer() as server:
         mic, speaker = SpeechInput(["weather", "thanks"], gap=1.2), SpeakerOutput()
-        session = AgentSession(
-            vad=inference.VAD(),
-            stt=ScriptedSTT(TRANSCRIPTS),
-            llm=openai.LLM(model="gpt-4o-mini", base_url=server.base_url, api_key="sk-test"),
-            tts=ToneTTS(seconds=3.0),
-            turn_handling={
-                "turn_detection": "vad",
-                "endpointing": {"min_delay": 0.2},
-                "preemptive_generation": {"enabled": False},
-                "interruption": {"mode": "vad", "min_duration": 0.3, "resume_false_interruption": False},
-            },
-            aec_warmup_duration=None,
-            user_away_timeout=None,
-            session_close_transcript_timeout=0.5,
+        await run_voice_session(
+            server,
+            mic,
+            speaker,
+            ScriptedSTT(TRANSCRIPTS),
+            ToneTTS(seconds=3.0),
+            interruption={"mode": "vad", "min_duration": 0.3, "resume_false_interruption": False},
         )
-        session.input.audio, session.output.audio = mic, speaker
-        await session.start(Agent(instructions="be brief"))
-        try:
-            await asyncio.wait_for(mic.done.wait(), 30)
-        finally:
-            await session.aclose()
     assert speaker.cleared >= 1  # LiveKit stopped the first reply's playback
     turns = sorted(otel.spans("conversation.turn"), key=lambda s: s.attributes["turn.number"])
     assert [t.attributes["turn.interrupted"] for t in turns] == [True, False]

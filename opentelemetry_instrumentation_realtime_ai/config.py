@@ -35,6 +35,7 @@ ENV_SHUTDOWN_TIMEOUT = "OTEL_INSTRUMENTATION_REALTIME_AI_SHUTDOWN_TIMEOUT"
 ENV_CAPTURE_CONTENT = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 ENV_EVENT_LOOP_BLOCK_THRESHOLD = "OTEL_INSTRUMENTATION_REALTIME_AI_EVENT_LOOP_BLOCK_THRESHOLD"
 ENV_WEBRTC_STATS_INTERVAL = "OTEL_INSTRUMENTATION_REALTIME_AI_WEBRTC_STATS_INTERVAL"
+ENV_AUDIO_GAP_THRESHOLD = "OTEL_INSTRUMENTATION_REALTIME_AI_AUDIO_GAP_THRESHOLD"
 
 EXPORTERS = ("stdout", "console", "tree", "otlp", "otlp_http", "none")
 _TRUE = ("true", "1", "yes", "on")
@@ -230,6 +231,7 @@ class Options:
     shutdown_timeout: float = _option(ENV_SHUTDOWN_TIMEOUT, parse_seconds, 3.0)
     event_loop_block_threshold: float = _option(ENV_EVENT_LOOP_BLOCK_THRESHOLD, parse_seconds, 0.1)
     webrtc_stats_interval: float = _option(ENV_WEBRTC_STATS_INTERVAL, parse_seconds, 5.0)
+    audio_gap_threshold: float = _option(ENV_AUDIO_GAP_THRESHOLD, parse_seconds, 0.1)
 
     @classmethod
     def resolve(cls, kwargs: Mapping[str, object], env: Mapping[str, str] | None = None) -> Options:

@@ -81,6 +81,9 @@ class Instruments:
             "How late the event loop running a session woke a task scheduled every 10 ms",
             _LAG_BUCKETS,
         )
+        self.audio_gap = seconds_histogram(
+            attrs.METRIC_AUDIO_GAP, "Holes in the bot's audio mid-reply (output underruns)", _LAG_BUCKETS
+        )
         self.connection_rtt = seconds_histogram(
             attrs.METRIC_CONNECTION_RTT,
             "Round-trip time of a media connection, as its RTCP reports give it",

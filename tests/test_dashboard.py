@@ -30,6 +30,7 @@ from opentelemetry_instrumentation_realtime_ai import (
     instrument_llm_request,
     telemetry,
 )
+from opentelemetry_instrumentation_realtime_ai.helpers.session import Session
 
 bot = pytest.importorskip("bot")
 
@@ -151,6 +152,12 @@ def recorded():
         connection.state_change("connected")
         connection.message("received", 10)
         connection.message("sent", 20)
+        gappy = Session("dashboard-gaps")  # a reply with a hole in its audio
+        gappy.user_started_speaking()
+        gappy.user_stopped_speaking()
+        gappy.bot_started_speaking()
+        gappy.audio_gap(0.2)
+        gappy.end()
         connection.quality("received", jitter=0.004, packets_lost=2, packets=500)
         connection.quality("sent", rtt=0.03, jitter=0.002, packets_lost=1, packets=400)
         connection.close()

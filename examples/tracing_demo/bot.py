@@ -238,6 +238,7 @@ class VoiceBot:
         task_kwargs: dict[str, Any] | None = None,
         block_seconds: float = 0.0,
         block_turn: int = 1,
+        tts_pause: tuple[float, float] | None = None,
     ):
         self.conversation_id = conversation_id or f"conv-{uuid.uuid4().hex[:8]}"
         self.pacing = pacing or (REALTIME if realtime else FAST)
@@ -285,7 +286,11 @@ class VoiceBot:
             settings=OpenAILLMService.Settings(model=llm_model, system_instruction=SYSTEM_PROMPT),
             default_headers=headers,
         )
-        self.tts = SineTTSService(first_audio_delay=p.tts_first_audio_delay, speedup=p.tts_speedup)
+        self.tts = SineTTSService(
+            first_audio_delay=p.tts_first_audio_delay,
+            speedup=2.0 if tts_pause else p.tts_speedup,  # twice real time: a pause drains what was ahead
+            pause=tts_pause,
+        )
         self.speaker = SpeakerOutput(playback_speed=p.playback_speed)
         self.blocker = LoopBlocker(block_seconds, block_turn) if block_seconds else None
         self.pipeline = Pipeline(

@@ -409,6 +409,7 @@ class SineTTSService(TTSService):
         speedup: float | None = 5.0,
         frequency: float = 220.0,
         chunk_secs: float = 0.04,
+        pause: tuple[float, float] | None = None,
         **kwargs,
     ):
         super().__init__(
@@ -422,6 +423,9 @@ class SineTTSService(TTSService):
         self._speedup = speedup
         self._frequency = frequency
         self._chunk_secs = chunk_secs
+        self._pause = pause
+        """(seconds of audio, seconds): once, stop generating that long after that much audio in all."""
+        self._generated = 0
         self.requests: list[str] = []
 
     def can_generate_metrics(self) -> bool:
@@ -438,7 +442,11 @@ class SineTTSService(TTSService):
         total = int(len(text.strip()) * self._seconds_per_char * sr)
         step = max(1, int(self._chunk_secs * sr))
         for start in range(0, total, step):
+            if self._pause and self._generated >= self._pause[0] * sr:
+                await asyncio.sleep(self._pause[1])
+                self._pause = None
             n = np.arange(start, min(start + step, total))
+            self._generated += len(n)
             pcm = (0.3 * 32767 * np.sin(2 * np.pi * self._frequency * n / sr)).astype("<i2")
             yield TTSAudioRawFrame(pcm.tobytes(), sr, 1, context_id=context_id)
             await asyncio.sleep(len(n) / sr / self._speedup if self._speedup else 0)
@@ -694,6 +702,8 @@ class SpeakerOutput(BaseOutputTransport):
         self._play_until = 0.0
         self._speaking = False
         self.stats = OutputStats()
+        self.gaps: list[float] = []
+        """Holes the device heard mid-speech: how long it had nothing to play before a write."""
 
     async def start(self, frame: StartFrame):
         """Open the "device"."""
@@ -708,6 +718,8 @@ class SpeakerOutput(BaseOutputTransport):
         self.stats.audio_secs += secs
         if self._speed:
             now = time.monotonic()
+            if self._speaking and self._play_until and now - self._play_until > 0.02:
+                self.gaps.append(now - self._play_until)
             self._play_until = max(self._play_until, now) + secs / self._speed
             ahead = self._play_until - now - 0.02  # ~20 ms device buffer
             if ahead > 0:
@@ -728,6 +740,7 @@ class SpeakerOutput(BaseOutputTransport):
         if direction == FrameDirection.DOWNSTREAM:
             if isinstance(frame, BotStartedSpeakingFrame):
                 self._speaking = True
+                self._play_until = 0.0  # a new stretch of speech: no hole before its first write
                 self.stats.bot_started += 1
             elif isinstance(frame, BotStoppedSpeakingFrame):
                 self._speaking = False

@@ -74,6 +74,8 @@ class Turn:
         self.number = number
         self.bot_started = False
         self.interrupted = False
+        self.audio_gaps = 0
+        self.audio_gap_seconds = 0.0
         self.reply: AIRequest | None = None
         """The last LLM request started after the user stopped: a reply even if it is never heard."""
         turn_attrs: dict[str, AttributeValue] = {
@@ -342,6 +344,10 @@ class Session:
             return
         metric_attrs = {attrs.PIPELINE_NAME: self.metric_name}
         turn.span.set_attribute(attrs.TURN_INTERRUPTED, turn.interrupted)
+        if turn.bot_started:
+            turn.span.set_attributes(
+                {attrs.TURN_AUDIO_GAPS: turn.audio_gaps, attrs.TURN_AUDIO_GAP_SECONDS: turn.audio_gap_seconds}
+            )
         if turn.interrupted:
             self._telemetry.instruments.interruptions.add(1, metric_attrs)
         self._telemetry.instruments.turns.add(1, metric_attrs)
@@ -362,6 +368,21 @@ class Session:
         self.span.end()
         self._telemetry.instruments.sessions_active.add(-1, {attrs.FRAMEWORK: self.framework})
         self._telemetry.loops.unwatch(self)
+
+    def audio_gap(self, seconds: float, at: float | None = None) -> None:
+        """The bot's audio ran dry mid-reply for ``seconds`` (from ``at``, a ``time.perf_counter()``
+        reading, when the audio already written had finished playing)."""
+        turn = self.turn
+        if turn is None or not turn.bot_started:
+            return
+        turn.audio_gaps += 1
+        turn.audio_gap_seconds += seconds
+        self._telemetry.instruments.audio_gap.record(
+            seconds, {attrs.PIPELINE_NAME: self.metric_name}, context=turn.context
+        )
+        if seconds >= self._telemetry.options.audio_gap_threshold:
+            when = None if at is None else _epoch_ns(at)
+            turn.span.add_event(attrs.EVENT_AUDIO_GAP, {attrs.AUDIO_GAP_DURATION: seconds}, timestamp=when)
 
     def loop_blocked(self, event: dict[str, AttributeValue]) -> None:
         """The event loop running this session was blocked: an event on the open turn, else the session."""

@@ -198,10 +198,12 @@ def bot_started_hook(current: ContextVar[Any]) -> Callable[[Any], Any]:
 
     def make(original: Any) -> Any:
         def _bot_started_speaking(self: Any) -> Any:
-            if not self.__dict__.get("_bot_speaking", True):
-                run = get()
-                if run is not None:
-                    _audio_out(run)
+            run = get()
+            if run is not None:
+                if self.__dict__.get("_bot_speaking", True):
+                    _played(self, run)
+                else:
+                    _audio_out(run, self)
             return original(self)
 
         return _bot_started_speaking
@@ -209,6 +211,30 @@ def bot_started_hook(current: ContextVar[Any]) -> Callable[[Any], Any]:
     return make
 
 
+_DUE = "_otel_realtime_ai_audio_due"
+GAP_TOLERANCE = 0.02
+"""Lateness of a chunk's write past the end of the audio before it that counts as a hole: more than
+a transport's own pacing jitter."""
+
+
 @guarded
-def _audio_out(run: Any) -> None:
-    run.session.bot_started_speaking(perf_counter())
+def _played(sender: Any, run: Any) -> None:
+    """A chunk of the reply is about to be written: a hole if the audio before it had run out."""
+    now = perf_counter()
+    found = sender.__dict__
+    due = found.get(_DUE)
+    if due is not None and now - due > GAP_TOLERANCE:
+        run.session.audio_gap(now - due, due)
+    found[_DUE] = max(now, due or now) + _chunk_seconds(sender)
+
+
+def _chunk_seconds(sender: Any) -> float:
+    channels = getattr(sender._params, "audio_out_channels", 1) or 1
+    return float(sender._audio_chunk_size / (sender._sample_rate * 2 * channels))
+
+
+@guarded
+def _audio_out(run: Any, sender: Any) -> None:
+    now = perf_counter()
+    run.session.bot_started_speaking(now)
+    sender.__dict__[_DUE] = now + _chunk_seconds(sender)

@@ -88,6 +88,7 @@ GEN_AI_OUTPUT_TEXT = "gen_ai.output.text"
 OPERATION_CHAT = "chat"
 OPERATION_SPEECH_TO_TEXT = "speech_to_text"
 OPERATION_TEXT_TO_SPEECH = "text_to_speech"
+OPERATION_EXECUTE_TOOL = "execute_tool"
 
 # --- turns and framework ---
 TURN_NUMBER = "turn.number"
@@ -98,6 +99,12 @@ FRAMEWORK = "realtime_ai.framework"
 FRAMEWORK_VERSION = "realtime_ai.framework.version"
 INTERRUPTED = "realtime_ai.interrupted"
 """On an AI span: the request was cut short because the user interrupted the bot."""
+
+# --- replay and recording ---
+TURN_LATENCY_PREFIX = "turn.latency."
+"""``turn.latency.<stage>`` on a turn: the stages of its user-to-bot latency (s); the replay reads any."""
+RECORDING_PATH = "realtime_ai.recording.path"
+"""On ``pipeline.run``: the session's stereo WAV (left the user, right the bot), when recording is on."""
 
 # --- errors ---
 ERROR_TYPE = "error.type"

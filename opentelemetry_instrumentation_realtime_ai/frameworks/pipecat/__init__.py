@@ -7,7 +7,8 @@ functions rather than wrapt wrappers, for speed):
   Pipecat's pipeline sources and sinks, which only forward them);
 - ``push_frame`` on ``LLMService``, ``STTService``, ``TTSService``;
 - ``FrameProcessor.start_llm_usage_metrics``, where it is defined (only LLM services call it);
-- ``SmallWebRTCConnection`` and the WebSocket transports' event handlers.
+- ``SmallWebRTCConnection`` and the WebSocket transports' event handlers;
+- with recording on only, the transports' audio in and out (see recording.py).
 A hook this Pipecat version lacks is skipped with one warning: fewer spans, never an error.
 """
 
@@ -95,6 +96,11 @@ def instrument() -> None:
         pipeline.usage_hook,
         "FrameProcessor.start_llm_usage_metrics",
     )
+
+    if options.recording_dir and telemetry.current().recordings is not None:
+        from . import recording
+
+        recording.instrument(_hooks, telemetry.current().recordings, _class)
 
     pipeline.register_element_metrics()
     pipeline.set_element_base(frame_processor)

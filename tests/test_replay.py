@@ -55,7 +55,7 @@ def session(tmp_path_factory):
 
 
 def test_session_end_page_and_cli_page_are_the_same(session):
-    out, sink = session
+    out, _ = session
     page = out / "call_1.html"  # the session id made a safe file name
     assert page.exists() and (out / "call_1.wav").exists()
     cli = out / "cli.html"
@@ -83,7 +83,7 @@ def test_page_numbers_are_the_spans(session):
     assert [t["number"] for t in data["turns"]] == [t.attributes["turn.number"] for t in turns] == [1, 2, 3]
     assert [t["interrupted"] for t in data["turns"]] == [t.attributes["turn.interrupted"] for t in turns]
     assert [t["interrupted"] for t in data["turns"]] == [False, True, False]
-    for shown, span in zip(data["turns"], turns):
+    for shown, span in zip(data["turns"], turns, strict=True):
         assert shown["latency"] == pytest.approx(span.attributes["turn.user_bot_latency"] * 1000, abs=0.001)
         assert shown["start"] == pytest.approx((span.start_time - run.start_time) / 1e6, abs=0.001)
     requests = [s for s in sink.spans() if "gen_ai.operation.name" in s.attributes]

@@ -2,7 +2,11 @@
 
 Second *t* of the file is *t* seconds after the session's ``pipeline.run`` span started: each
 chunk is placed at the moment the transport received (user) or wrote (bot) it, back to back
-while chunks keep coming on time, and silence fills what nobody said. The event loop only
+while chunks keep coming on time, and silence fills what nobody said. Chunks that come in a
+burst (after an event-loop stall, or frames made ahead of time) cannot all keep their time: a
+chunk more than 10 ms ahead of the clock is left out when quiet, and otherwise laid 10 ms after
+its time, over the end of the one before. The clock holds within 10 ms; a stall during speech
+costs that much of it. The event loop only
 stamps a chunk and queues it (a bounded queue: a full one drops the chunk, never waits); a
 writer thread resamples, mixes and appends, and rewrites the header every half second, so a
 killed process leaves a readable file missing at most the last second.
@@ -32,8 +36,9 @@ RATE = 16_000
 USER, BOT = 0, 1
 FLUSH_EVERY_S = 0.5
 _MARGIN_S = 0.3  # audio this recent may still be joined by a chunk in the queue
-_ON_TIME_S = 0.010  # a chunk this close after the previous one's end follows it without a gap
+_ON_TIME_S = 0.010  # a chunk this close to the previous one's end follows it without a gap
 _MAX_AHEAD_S = 60.0  # queued-up audio (frames made ahead of time) kept beyond the flush point
+_QUIET = 328  # peak under -40 dBFS: a chunk that can be left out to keep to the clock
 _QUEUE_CHUNKS = 4096  # 20 ms chunks in flight per session: about 40 s per channel
 
 
@@ -60,6 +65,9 @@ class Recorder:
     def __init__(self, path: str, start_perf_ns: int):
         self.path = path
         self.dropped = 0
+        """Chunks lost: the queue was full, or too much audio came ahead of the clock."""
+        self.skipped = 0
+        """Chunks left out or overlapped so that a channel keeps to the clock after a burst."""
         self.finished = threading.Event()
         self._start = start_perf_ns
         self._queue: queue.Queue[tuple[int, int, bytes, int, int]] = queue.Queue(_QUEUE_CHUNKS)
@@ -107,8 +115,18 @@ class Recorder:
             samples = samples.astype("<i2")
             at = round((stamp - self._start) * RATE / 1e9)
             cursor = cursors[channel]
-            if at <= cursor + _ON_TIME_S * RATE:
-                at = cursor  # on time, or queued up behind the previous chunk
+            if at <= cursor + _ON_TIME_S * RATE:  # on time, or early: behind the previous chunk
+                ahead = cursor - at
+                if ahead <= _ON_TIME_S * RATE:
+                    at = cursor
+                elif not len(samples) or np.abs(samples).max() < _QUIET:
+                    self.skipped += (
+                        1  # a burst put the channel ahead of the clock: a quiet chunk gives it back
+                    )
+                    return
+                else:  # sound in a burst: over the end of the previous chunk, so the clock holds
+                    self.skipped += 1
+                    at += round(_ON_TIME_S * RATE)
             at = max(at, written)
             if at - written > _MAX_AHEAD_S * RATE:
                 self.dropped += 1

@@ -121,7 +121,7 @@ def build(spans: Sequence[Span], session_id: str | None = None) -> dict[str, Any
         }
         for s in chosen
     ]
-    turns = []
+    turns: list[dict[str, Any]] = []
     for s in chosen:
         if s.name != attrs.SPAN_TURN:
             continue

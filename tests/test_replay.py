@@ -187,3 +187,29 @@ async def test_stage_numbers_in_chromium(otel, tmp_path):
 def test_options_default_off():
     assert (Options().replay_dir, Options().recording_dir) == (None, None)
     telemetry.reset()
+
+
+def test_trace_per_turn_and_frame_spans_give_the_same_page(tmp_path):
+    """Turns in traces of their own still make one page; frame spans are not part of it."""
+    import bot
+
+    sink = Telemetry()
+    sink.tracer_provider.add_span_processor(SimpleSpanProcessor(OTLPJsonFileSpanExporter(str(tmp_path / "spans.jsonl"))))
+    instrumentor = RealtimeAIInstrumentor()
+    instrumentor.instrument(
+        tracer_provider=sink.tracer_provider, meter_provider=sink.meter_provider, replay_dir=str(tmp_path),
+        trace_per_turn=True, frame_spans=True,
+    )
+    try:
+        asyncio.run(bot.run_bot(turns=3, interrupt_turn=2, realtime=False, conversation_id="per-turn"))
+    finally:
+        instrumentor.uninstrument()
+    turns = sink.spans("conversation.turn")
+    assert len({t.context.trace_id for t in turns}) == 3 and sink.spans("element.process")
+    subprocess.run([sys.executable, "-m", "opentelemetry_instrumentation_realtime_ai.replay", str(tmp_path / "spans.jsonl"),
+                    "-o", str(tmp_path / "cli.html")], check=True, capture_output=True, timeout=60)
+    assert (tmp_path / "cli.html").read_bytes() == (tmp_path / "per-turn.html").read_bytes()
+    data = page_data(tmp_path / "per-turn.html")
+    assert [t["number"] for t in data["turns"]] == [1, 2, 3]
+    assert {r["turn"] for r in data["requests"]} == {1, 2, 3}
+    assert not any(s["name"] == "element.process" for s in data["spans"])

@@ -52,6 +52,16 @@ def _is_connection(span: Span) -> bool:
     return attrs.CONNECTION_ID in span.attributes and span.name.startswith(attrs.connection_span_name(""))
 
 
+def shown(name: str, attributes: Any, event_names: Any) -> bool:
+    """The spans a page is made of; every other span (frame spans, the app's own) is left out."""
+    return (
+        name in (attrs.SPAN_PIPELINE_RUN, attrs.SPAN_TURN)
+        or attrs.GEN_AI_OPERATION_NAME in attributes
+        or attrs.CONNECTION_ID in attributes
+        or attrs.EVENT_LOOP_BLOCKED in event_names
+    )
+
+
 def session_spans(spans: Sequence[Span], run: Span) -> list[Span]:
     """The run's trace, the traces of its turns (``trace_per_turn``), and connections that lived in it.
 
@@ -67,7 +77,9 @@ def session_spans(spans: Sequence[Span], run: Span) -> list[Span]:
         and session_id is not None
         and s.attributes.get(attrs.SESSION_ID) == session_id
     )
-    chosen = [s for s in spans if s.trace_id in traces]
+    chosen = [
+        s for s in spans if s.trace_id in traces and shown(s.name, s.attributes, [e.name for e in s.events])
+    ]
     chosen += [
         s
         for s in spans

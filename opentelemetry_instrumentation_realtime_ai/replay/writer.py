@@ -1,6 +1,6 @@
 """Writes ``<replay_dir>/<session.id>.html`` when a session's ``pipeline.run`` span ends.
 
-A span processor: it keeps the ended spans of open traces (bounded), and at the session's end
+A span processor: it keeps the ended spans a page shows of the sessions' traces (bounded), and at the session's end
 hands them to a thread that encodes them as the ``otlp_file`` exporter does, reads them back
 and builds the page, so that this page and the CLI's from the same spans are the same.
 """
@@ -21,12 +21,14 @@ from opentelemetry.sdk.trace import Span as SDKSpan
 from .. import attributes as attrs
 from ..recording import RecordingProcessor, safe_name
 from . import build_page
+from .model import shown
 
 _log = logging.getLogger(__name__)
 
-MAX_TRACES = 256
+MAX_TRACES = 1024
+"""Sessions and per-turn traces open at once; past it the oldest is let go."""
 MAX_SPANS_PER_TRACE = 20_000
-"""Past these the oldest trace (or a trace's newest spans) are let go: memory stays bounded."""
+"""Spans a page shows per trace (turns, requests, connections); past it a trace's newest are let go."""
 _MAX_CONNECTIONS = 64
 _RECORDING_WAIT_S = 10.0
 
@@ -43,23 +45,29 @@ class ReplayProcessor(SpanProcessor):
         self._threads: list[threading.Thread] = []
 
     def on_start(self, span: SDKSpan, parent_context: Context | None = None) -> None:
-        pass
+        """Keep the traces of sessions (and, with ``trace_per_turn``, of their turns): no other."""
+        if not self.active or span.context is None:
+            return
+        if span.name == attrs.SPAN_PIPELINE_RUN or (span.name == attrs.SPAN_TURN and span.parent is None):
+            with self._lock:
+                self._traces.setdefault(span.context.trace_id, [])
+                while len(self._traces) > MAX_TRACES:
+                    self._traces.popitem(last=False)
 
     def on_end(self, span: ReadableSpan) -> None:
         if not self.active or span.context is None:
             return
+        attributes = span.attributes or {}
+        if not shown(span.name, attributes, [e.name for e in span.events]):
+            return
         trace_id = span.context.trace_id
         with self._lock:
-            if span.parent is None and attrs.CONNECTION_ID in (span.attributes or {}):
+            if span.parent is None and attrs.CONNECTION_ID in attributes:
                 self._connections.append(span)
             spans = self._traces.get(trace_id)
-            if spans is None:
-                spans = self._traces[trace_id] = []
-                if len(self._traces) > MAX_TRACES:
-                    self._traces.popitem(last=False)
-            if len(spans) < MAX_SPANS_PER_TRACE:
+            if spans is not None and len(spans) < MAX_SPANS_PER_TRACE:
                 spans.append(span)
-            session_id = (span.attributes or {}).get(attrs.SESSION_ID)
+            session_id = attributes.get(attrs.SESSION_ID)
             if span.name == attrs.SPAN_TURN and span.parent is None and session_id is not None:
                 self._turn_traces.setdefault(str(session_id), set()).add(trace_id)
             if span.name != attrs.SPAN_PIPELINE_RUN:

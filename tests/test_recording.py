@@ -198,6 +198,7 @@ def test_a_killed_bot_leaves_a_readable_recording(tmp_path):
         TRACE_EXPORTER="otlp_file",
         OTEL_INSTRUMENTATION_REALTIME_AI_OTLP_FILE=str(tmp_path / "spans.jsonl"),
         OTEL_INSTRUMENTATION_REALTIME_AI_RECORDING_DIR=str(tmp_path),
+        OTEL_INSTRUMENTATION_REALTIME_AI_REPLAY_DIR=str(tmp_path),
         OTEL_BSP_SCHEDULE_DELAY="200",
     )
     wav_path = tmp_path / "killed-1.wav"

@@ -198,6 +198,8 @@ def build(spans: Sequence[Span], session_id: str | None = None) -> dict[str, Any
         for e in s.events
         if e.name == attrs.EVENT_LOOP_BLOCKED
     ]
+    states.sort(key=lambda m: (m["time"], m["span"]))
+    stalls.sort(key=lambda m: (m["time"], m["span"]))
     latencies = [t["latency"] for t in turns if t["latency"] is not None]
     p50, p95 = percentile(latencies, 0.5), percentile(latencies, 0.95)
     return {

@@ -78,10 +78,12 @@
   });
   function marks(name, items, cls, label) {
     if (!items.length) return;
-    var l = lane(name);
-    items.forEach(function (m) {
-      var k = el("div", { class: "mark " + cls }); k.style.left = x(m.time) + "px"; bind(k, m.span, m.time); l.appendChild(k);
+    var l = lane(name), free = -1;
+    items.slice().sort(function (a, b) { return a.time - b.time; }).forEach(function (m) {
+      var k = el("div", { class: "mark " + cls }); k.style.left = x(m.time) + "px"; k.title = label(m); bind(k, m.span, m.time); l.appendChild(k);
+      if (x(m.time) < free) return;  // too close to the previous label: the mark's title says it
       var t = el("span", { class: "mark-label" }, label(m)); t.style.left = (x(m.time) + 5) + "px"; l.appendChild(t);
+      free = x(m.time) + 6 + 6 * t.textContent.length;
     });
   }
   marks("Connection", data.states, "state", function (m) { return (m.type || "") + " " + (m.old || "?") + "→" + m.state; });

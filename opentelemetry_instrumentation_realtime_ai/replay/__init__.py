@@ -10,6 +10,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
+from ..otlp_file import spans_to_dict
 from . import model, page, spans
 
 
@@ -23,8 +24,6 @@ def build_page(
     """
     records = list(span_list)
     if records and not isinstance(records[0], spans.Span):
-        from ..otlp_file import spans_to_dict
-
         records = list(spans.from_request(spans_to_dict(records)))
     data = model.build(records, session_id)
     out_dir = os.path.dirname(os.path.abspath(out_path))

@@ -99,7 +99,7 @@ class Recorder:
     def _run(self) -> None:
         import numpy as np
 
-        cursors = [0, 0]  # where each channel's next chunk goes on time (sample index)
+        cursors: list[int | None] = [None, None]  # where each channel's next chunk goes on time
         pending: list[list[tuple[int, Any]]] = [[], []]
         written = 0
         next_flush = time.monotonic() + FLUSH_EVERY_S
@@ -115,7 +115,9 @@ class Recorder:
             samples = samples.astype("<i2")
             at = round((stamp - self._start) * RATE / 1e9)
             cursor = cursors[channel]
-            if at <= cursor + _ON_TIME_S * RATE:  # on time, or early: behind the previous chunk
+            if (
+                cursor is not None and at <= cursor + _ON_TIME_S * RATE
+            ):  # on time, or early: behind the previous chunk
                 ahead = cursor - at
                 if ahead <= _ON_TIME_S * RATE:
                     at = cursor

@@ -77,8 +77,13 @@ def session_spans(spans: Sequence[Span], run: Span) -> list[Span]:
         and session_id is not None
         and s.attributes.get(attrs.SESSION_ID) == session_id
     )
+    # what ended after the run is left out: the session-end writer cannot have it
     chosen = [
-        s for s in spans if s.trace_id in traces and shown(s.name, s.attributes, [e.name for e in s.events])
+        s
+        for s in spans
+        if s.trace_id in traces
+        and s.end <= run.end
+        and shown(s.name, s.attributes, [e.name for e in s.events])
     ]
     chosen += [
         s

@@ -97,7 +97,6 @@ GEN_AI_INPUT_TEXT = "gen_ai.input.text"
 """Text sent to speech synthesis (content capture only)."""
 GEN_AI_OUTPUT_TEXT = "gen_ai.output.text"
 """A transcript (content capture only)."""
-GEN_AI_TOOL_CALL_ID = "gen_ai.tool.call.id"
 GEN_AI_TOOL_TYPE = "gen_ai.tool.type"
 
 OPERATION_CHAT = "chat"
@@ -144,6 +143,10 @@ FRAMEWORK = "realtime_ai.framework"
 FRAMEWORK_VERSION = "realtime_ai.framework.version"
 INTERRUPTED = "realtime_ai.interrupted"
 """On an AI span: the request was cut short because the user interrupted the bot."""
+
+# --- replay and recording ---
+RECORDING_PATH = "realtime_ai.recording.path"
+"""On ``pipeline.run``: the session's stereo WAV (left the user, right the bot), when recording is on."""
 
 # --- errors ---
 ERROR_TYPE = "error.type"

@@ -36,8 +36,11 @@ ENV_CAPTURE_CONTENT = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 ENV_EVENT_LOOP_BLOCK_THRESHOLD = "OTEL_INSTRUMENTATION_REALTIME_AI_EVENT_LOOP_BLOCK_THRESHOLD"
 ENV_WEBRTC_STATS_INTERVAL = "OTEL_INSTRUMENTATION_REALTIME_AI_WEBRTC_STATS_INTERVAL"
 ENV_AUDIO_GAP_THRESHOLD = "OTEL_INSTRUMENTATION_REALTIME_AI_AUDIO_GAP_THRESHOLD"
+ENV_OTLP_FILE = "OTEL_INSTRUMENTATION_REALTIME_AI_OTLP_FILE"
+ENV_REPLAY_DIR = "OTEL_INSTRUMENTATION_REALTIME_AI_REPLAY_DIR"
+ENV_RECORDING_DIR = "OTEL_INSTRUMENTATION_REALTIME_AI_RECORDING_DIR"
 
-EXPORTERS = ("stdout", "console", "tree", "otlp", "otlp_http", "none")
+EXPORTERS = ("stdout", "console", "tree", "otlp", "otlp_http", "otlp_file", "none")
 _TRUE = ("true", "1", "yes", "on")
 _FALSE = ("false", "0", "no", "off", "")
 _HOST_PORT = re.compile(r"^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})$")
@@ -108,6 +111,25 @@ def parse_exporter(setting: str, value: object) -> str:
     return "stdout" if exporter == "console" else exporter
 
 
+def parse_directory(setting: str, value: object) -> str | None:
+    """A directory to write into, made if missing; empty means off."""
+    accepted = "a writable directory path, or empty for off"
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if not isinstance(value, (str, os.PathLike)):
+        raise ConfigError(f"{setting}={value!r} is not a directory path; accepted values: {accepted}")
+    path = os.path.abspath(os.fspath(value).strip())  # type: ignore[arg-type]
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(
+            f"{setting}={value!r} cannot be made ({error.strerror}); accepted values: {accepted}"
+        ) from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ConfigError(f"{setting}={value!r} is not writable; accepted values: {accepted}")
+    return path
+
+
 @dataclass(frozen=True)
 class Endpoint:
     """Where OTLP goes: ``url`` is what the exporters take, ``insecure`` says plain or TLS."""
@@ -160,6 +182,8 @@ class Config:
     exporter: str | None = None
     otlp_endpoint: str | None = None
     sampling_rate: float | None = None
+    otlp_file: str | None = None
+    """Where the ``otlp_file`` exporter appends its OTLP JSON lines."""
     metrics: bool = True
     resource_attributes: dict[str, str] = field(default_factory=dict)
 
@@ -173,6 +197,7 @@ class Config:
             environment=env.get(ENVIRONMENT) or None,
             exporter=parse_exporter(TRACE_EXPORTER, env[TRACE_EXPORTER]) if TRACE_EXPORTER in env else None,
             otlp_endpoint=endpoint if "://" not in endpoint and endpoint else None,
+            otlp_file=env.get(ENV_OTLP_FILE) or None,
         )
         if TRACE_SAMPLING_RATE in env:
             config.sampling_rate = parse_ratio(TRACE_SAMPLING_RATE, env[TRACE_SAMPLING_RATE])
@@ -183,7 +208,7 @@ class Config:
 
     def validate(self) -> None:
         """Check every field; raise ``ConfigError`` on the first bad one."""
-        for name in ("service_name", "service_version", "environment", "otlp_endpoint"):
+        for name in ("service_name", "service_version", "environment", "otlp_endpoint", "otlp_file"):
             value = getattr(self, name)
             if value is not None and not isinstance(value, str):
                 raise ConfigError(f"Config.{name}={value!r} must be a string or None")
@@ -196,6 +221,10 @@ class Config:
             self.sampling_rate = parse_ratio("Config.sampling_rate", self.sampling_rate)
         if self.otlp_endpoint is not None:
             self.endpoint()
+        if self.exporter == "otlp_file" and not self.otlp_file:
+            raise ConfigError(
+                f"the otlp_file exporter needs Config.otlp_file or {ENV_OTLP_FILE}; accepted values: a writable file path"
+            )
 
     def endpoint(self) -> Endpoint | None:
         """The endpoint given as a setting, in the form the exporter takes; None leaves it to the exporter."""
@@ -232,6 +261,8 @@ class Options:
     event_loop_block_threshold: float = _option(ENV_EVENT_LOOP_BLOCK_THRESHOLD, parse_seconds, 0.1)
     webrtc_stats_interval: float = _option(ENV_WEBRTC_STATS_INTERVAL, parse_seconds, 5.0)
     audio_gap_threshold: float = _option(ENV_AUDIO_GAP_THRESHOLD, parse_seconds, 0.1)
+    replay_dir: str | None = _option(ENV_REPLAY_DIR, parse_directory, None)
+    recording_dir: str | None = _option(ENV_RECORDING_DIR, parse_directory, None)
 
     @classmethod
     def resolve(cls, kwargs: Mapping[str, object], env: Mapping[str, str] | None = None) -> Options:

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Collection
 from typing import Any
 
+from opentelemetry import trace
 from opentelemetry.instrumentation.dependencies import DependencyConflict
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
@@ -53,7 +54,13 @@ class RealtimeAIInstrumentor(BaseInstrumentor):
             _log.debug("OTEL_SDK_DISABLED is true: nothing to record, so nothing is instrumented")
             return
         try:
-            telemetry.build(kwargs.get("tracer_provider"), kwargs.get("meter_provider"), options)
+            current = telemetry.build(kwargs.get("tracer_provider"), kwargs.get("meter_provider"), options)
+            if options.replay_dir or options.recording_dir:
+                from .replay.writer import install
+
+                current.recordings, self._processors = install(
+                    kwargs.get("tracer_provider") or trace.get_tracer_provider(), options
+                )
             install_export_error_filter()
             if options.log_correlation:
                 instrument_logging(options.export_logs, kwargs.get("logger_provider"))
@@ -72,6 +79,9 @@ class RealtimeAIInstrumentor(BaseInstrumentor):
             self._uninstrument()
 
     def _uninstrument(self, **kwargs: Any) -> None:
+        for processor in getattr(self, "_processors", []):
+            processor.active = False  # the SDK cannot take a processor off its provider
+        self._processors = []
         for module in getattr(self, "_hooked", []):
             module.uninstrument()
         self._hooked = []

@@ -7,6 +7,7 @@ rebuilt from the providers given to ``RealtimeAIInstrumentor().instrument(...)``
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from opentelemetry import metrics, trace
 from opentelemetry.metrics import Histogram, Meter, MeterProvider
@@ -107,6 +108,8 @@ class Telemetry:
     instruments: Instruments
     options: Options
     loops: LoopMonitors
+    recordings: Any = None
+    """The ``RecordingProcessor`` when ``recording_dir`` is set (the audio hooks feed it)."""
 
 
 _current: Telemetry | None = None

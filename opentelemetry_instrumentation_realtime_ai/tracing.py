@@ -76,6 +76,10 @@ def _span_exporters(config: Config) -> list[SpanExporter]:
         return [ConsoleSpanExporter()]
     if exporter == "tree":
         return [TreeConsoleSpanExporter()]
+    if exporter == "otlp_file":
+        from .otlp_file import OTLPJsonFileSpanExporter
+
+        return [OTLPJsonFileSpanExporter(config.otlp_file or "")]
     endpoint = config.endpoint()
     if exporter == "otlp_http":
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HTTPSpanExporter
@@ -102,7 +106,7 @@ def _metric_exporters(config: Config) -> list[MetricExporter]:
         if os.environ.get(OTEL_TRACES_EXPORTER, "").strip():  # the standard variables: the standard default
             return _standard_exporters("metrics")
         exporter = "stdout"
-    if exporter in ("none", "tree"):
+    if exporter in ("none", "tree", "otlp_file"):  # otlp_file: traces only
         return []
     if exporter == "stdout":
         return [ConsoleMetricExporter()]

@@ -37,7 +37,7 @@ def test_trace_exporter(value, expected):
 
 def test_unknown_exporter_names_setting_and_choices():
     with pytest.raises(
-        ConfigError, match=r"TRACE_EXPORTER='jaegr'.*stdout, console, tree, otlp, otlp_http, none"
+        ConfigError, match=r"TRACE_EXPORTER='jaegr'.*stdout, console, tree, otlp, otlp_http, otlp_file, none"
     ):
         Config.from_env({"TRACE_EXPORTER": "jaegr"})
 

@@ -9,7 +9,8 @@ functions rather than wrapt wrappers, for speed):
 - ``FrameProcessor.start_llm_usage_metrics``, where it is defined (only LLM services call it);
 - ``VADAnalyzer.analyze_audio`` / ``_run_analyzer`` and ``BaseOutputTransport.MediaSender.
   _bot_started_speaking``: when speech really started and ended, and when the bot's audio went out;
-- ``SmallWebRTCConnection`` and the WebSocket transports' event handlers.
+- ``SmallWebRTCConnection`` and the WebSocket transports' event handlers;
+- with recording on only, the transports' audio in and out (see recording.py).
 A hook this Pipecat version lacks is skipped with one warning: fewer spans, never an error.
 """
 
@@ -126,6 +127,10 @@ def instrument() -> None:
         "BaseOutputTransport.MediaSender._bot_started_speaking",
     )
     _hook_provider_calls()
+    if options.recording_dir and telemetry.current().recordings is not None:
+        from . import recording
+
+        recording.instrument(_hooks, telemetry.current().recordings, _class)
 
     pipeline.register_element_metrics()
     pipeline.set_element_base(frame_processor)

@@ -150,12 +150,13 @@ class WavMic(BaseInputTransport):
 
 
 class RealtimeSpeaker(BaseOutputTransport):
-    """Plays audio at real-time pace and notes when each reply's first audio was written."""
+    """Plays audio at real-time pace and notes when each reply's first audio was written: the first
+    write after Pipecat's output announced the bot speaking (a pause inside a reply is no new one)."""
 
     def __init__(self, **kwargs):
         super().__init__(TransportParams(audio_out_enabled=True, audio_out_end_silence_secs=0), **kwargs)
         self._play_until = 0.0
-        self._last_voiced = -1.0
+        self._reply_started = False
         self.first_writes: list[float] = []
         self.speaking = False
 
@@ -165,10 +166,9 @@ class RealtimeSpeaker(BaseOutputTransport):
 
     async def write_audio_frame(self, frame: OutputAudioRawFrame) -> bool:
         now = time.perf_counter()
-        if any(frame.audio) and now - self._last_voiced > 0.15:
-            self.first_writes.append(now)  # the first audio of a reply after a gap
-        if any(frame.audio):
-            self._last_voiced = now
+        if self._reply_started and any(frame.audio):
+            self._reply_started = False
+            self.first_writes.append(now)
         secs = len(frame.audio) / (2 * frame.sample_rate * frame.num_channels)
         self._play_until = max(self._play_until, now) + secs
         ahead = self._play_until - time.perf_counter() - 0.02  # a 20 ms device buffer
@@ -179,13 +179,12 @@ class RealtimeSpeaker(BaseOutputTransport):
     async def process_frame(self, frame, direction: FrameDirection):
         if isinstance(frame, InterruptionFrame):
             self._play_until = 0.0
-            self._last_voiced = -1.0
         await super().process_frame(frame, direction)
 
     async def push_frame(self, frame, direction: FrameDirection = FrameDirection.DOWNSTREAM):
         if direction == FrameDirection.DOWNSTREAM:
             if isinstance(frame, BotStartedSpeakingFrame):
-                self.speaking = True
+                self.speaking = self._reply_started = True  # pushed just before its first audio is written
             elif isinstance(frame, BotStoppedSpeakingFrame):
                 self.speaking = False
         await super().push_frame(frame, direction)

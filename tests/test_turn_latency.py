@@ -85,18 +85,21 @@ async def test_real_speech_turns(instrument):
     if PIPECAT[0] == 1 and PIPECAT < (1, 3):
         pytest.skip("real-time speech runs on the newest 1.x and on 0.0.x only (CI time)")
     pytest.importorskip("pipecat.audio.vad.silero")
+    from pipecat.audio.turn.smart_turn.base_smart_turn import SmartTurnParams
+    from pipecat.audio.turn.smart_turn.local_smart_turn_v3 import LocalSmartTurnAnalyzerV3
+    from pipecat.turns.user_stop import TurnAnalyzerUserTurnStopStrategy
+
     Step = speech_bot.Step
     otel = instrument()
+    # Pipecat's default stop strategy, with a shorter fallback for an "incomplete" verdict.
+    smart_turn = LocalSmartTurnAnalyzerV3(params=SmartTurnParams(stop_secs=1.2))
+    stop = [TurnAnalyzerUserTurnStopStrategy(turn_analyzer=smart_turn)]
     if PIPECAT[0] == 0:
         steps = [Step("weather"), Step("thanks")]
         transcripts = ["What is the weather like in Paris?", "Thank you, that is all."]
-        run = await speech_bot.run_speech_bot(steps, transcripts, transport_vad=True)
+        run = await speech_bot.run_speech_bot(steps, transcripts, transport_vad=True, stop_strategies=stop)
         interrupted = [False, False]
     else:
-        from pipecat.audio.turn.smart_turn.base_smart_turn import SmartTurnParams
-        from pipecat.audio.turn.smart_turn.local_smart_turn_v3 import LocalSmartTurnAnalyzerV3
-        from pipecat.turns.user_stop import TurnAnalyzerUserTurnStopStrategy
-
         steps = [
             Step("split"),
             Step("weather"),
@@ -110,9 +113,6 @@ async def test_real_speech_turns(instrument):
             "I would like to order",
             "Thank you, that is all.",
         ]
-        # Pipecat's default stop strategy, with a shorter fallback for an "incomplete" verdict.
-        smart_turn = LocalSmartTurnAnalyzerV3(params=SmartTurnParams(stop_secs=1.2))
-        stop = [TurnAnalyzerUserTurnStopStrategy(turn_analyzer=smart_turn)]
         run = await speech_bot.run_speech_bot(steps, transcripts, stop_strategies=stop)
         interrupted = [False, False, True, False]
 

@@ -79,7 +79,7 @@ class Instruments:
         )
         self.event_loop_lag = seconds_histogram(
             attrs.METRIC_EVENT_LOOP_LAG,
-            "How late the event loop running a session woke a task scheduled every 10 ms",
+            "The worst lag, per 100 ms, of a task the event loop running a session wakes every 10 ms",
             _LAG_BUCKETS,
         )
         self.audio_gap = seconds_histogram(

@@ -40,7 +40,7 @@ async def test_a_blocking_element_stalls_the_turn_it_served(instrument):
     assert turn == 2
     assert abs(stall.attributes["realtime_ai.event_loop.blocked_duration"] - slept) < 0.015
     (lag,) = otel.points("realtime_ai.event_loop.lag")
-    assert lag.count > 10 and lag.max >= slept - 0.011
+    assert lag.count >= 5 and lag.max >= slept - 0.011  # one observation per 100 ms: the worst tick
     assert not stalls(otel.one("pipeline.run"))  # a turn was open: the event went there
     # One monitor per loop; it stops with the loop's last session.
     assert not [t for t in threading.enumerate() if t.name == "otel-realtime-ai-loop-watchdog" and t.is_alive()]

@@ -26,30 +26,57 @@ _EXPORTER_LOGGERS = (
 )
 
 
+def _shut_all(providers: Iterable[Any]) -> None:
+    for provider in providers:
+        shutdown = getattr(provider, "shutdown", None)
+        if callable(shutdown):
+            try:
+                shutdown()
+            except Exception:  # a provider already shut down, or a failing exporter
+                logging.getLogger(__name__).debug("shutdown of %r failed", provider, exc_info=True)
+
+
+def _gave_up(timeout_s: float) -> bool:
+    # Straight to stderr: at exit, under opentelemetry-instrument, the root logger's only handler
+    # is often the OTel logs handler, which is as stuck as the exporter.
+    sys.stderr.write(
+        f"opentelemetry-instrumentation-realtime-ai: telemetry not exported within {timeout_s:.1f} s "
+        "at shutdown (is the collector reachable?); the rest was dropped\n"
+    )
+    return False
+
+
 def bounded_shutdown(providers: Iterable[Any], timeout_s: float) -> bool:
     """Shut the providers down in a daemon thread, waiting at most ``timeout_s``; True if they finished."""
-
-    def shut_all() -> None:
-        for provider in providers:
-            shutdown = getattr(provider, "shutdown", None)
-            if callable(shutdown):
-                try:
-                    shutdown()
-                except Exception:  # a provider already shut down, or a failing exporter
-                    logging.getLogger(__name__).debug("shutdown of %r failed", provider, exc_info=True)
-
-    worker = threading.Thread(target=shut_all, name="otel-realtime-ai-shutdown", daemon=True)
+    worker = threading.Thread(
+        target=_shut_all, args=(list(providers),), name="otel-realtime-ai-shutdown", daemon=True
+    )
     worker.start()
     worker.join(timeout_s)
-    if worker.is_alive():
-        # Straight to stderr: at exit, under opentelemetry-instrument, the root logger's only handler
-        # is often the OTel logs handler, which is as stuck as the exporter.
-        sys.stderr.write(
-            f"opentelemetry-instrumentation-realtime-ai: telemetry not exported within {timeout_s:.1f} s "
-            "at shutdown (is the collector reachable?); the rest was dropped\n"
-        )
-        return False
-    return True
+    return _gave_up(timeout_s) if worker.is_alive() else True
+
+
+class ExitShutdown:
+    """The bounded shutdown at exit, by a daemon thread started beforehand: from Python 3.12 no thread
+    can be started once the interpreter shuts down."""
+
+    def __init__(self) -> None:
+        self.providers: list[Any] = []
+        self.timeout_s = 3.0
+        self._go = threading.Event()
+        self._done = threading.Event()
+        threading.Thread(target=self._run, name="otel-realtime-ai-exit", daemon=True).start()
+
+    def _run(self) -> None:
+        self._go.wait()
+        _shut_all(self.providers)
+        self._done.set()
+
+    def __call__(self) -> bool:
+        if not self.providers:
+            return True
+        self._go.set()
+        return True if self._done.wait(self.timeout_s) else _gave_up(self.timeout_s)
 
 
 class ExportErrorFilter(logging.Filter):

@@ -34,7 +34,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 from .config import Config, ConfigError, Options, sdk_disabled
 from .console import TreeConsoleSpanExporter
-from .exporter_safety import bounded_shutdown
+from .exporter_safety import ExitShutdown, bounded_shutdown
 
 _log = logging.getLogger(__name__)
 _lock = threading.Lock()
@@ -216,17 +216,19 @@ def _set_up_providers(config: Config, timeout_s: float) -> None:
         created.append(meter_provider)
     if created:
         _state["created"] = created
-        _state["timeout"] = timeout_s
-        if not _state.get("exit_hook"):
+        exit_shutdown = _state.get("exit")
+        if exit_shutdown is None:
+            exit_shutdown = _state["exit"] = ExitShutdown()
             atexit.register(_shutdown_at_exit)
-            _state["exit_hook"] = True
+        exit_shutdown.providers, exit_shutdown.timeout_s = created, timeout_s
 
 
 def _shutdown_at_exit() -> None:
     with _lock:
         created = _state.pop("created", [])
-    if created:
-        bounded_shutdown(created, _state.get("timeout", 3.0))
+        exit_shutdown = _state.get("exit")
+    if created and exit_shutdown is not None:
+        exit_shutdown()
 
 
 def shutdown(timeout_millis: int = 30_000) -> None:

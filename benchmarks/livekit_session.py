@@ -17,8 +17,8 @@ per-round ratios to ``uninstrumented`` and to ``livekit``.
 
 Usage::
 
-    python benchmarks/livekit.py                 # 15 rounds, about 2 min
-    python benchmarks/livekit.py --rounds 30 --sessions 5
+    python benchmarks/livekit_session.py                 # 15 rounds, about 2 min
+    python benchmarks/livekit_session.py --rounds 30 --sessions 5
 """
 
 from __future__ import annotations

@@ -139,6 +139,8 @@ class Session:
         self._context = trace.set_span_in_context(self.span)
         self.turn: Turn | None = None
         self.turn_count = 0
+        self.audio_gaps_measured = False
+        """The framework watches the bot's audio for holes (else a turn does not claim it had none)."""
         self.user_speaking = False
         self.bot_speaking = False
         self.voice_active = False
@@ -344,7 +346,7 @@ class Session:
             return
         metric_attrs = {attrs.PIPELINE_NAME: self.metric_name}
         turn.span.set_attribute(attrs.TURN_INTERRUPTED, turn.interrupted)
-        if turn.bot_started:
+        if turn.bot_started and self.audio_gaps_measured:
             turn.span.set_attributes(
                 {attrs.TURN_AUDIO_GAPS: turn.audio_gaps, attrs.TURN_AUDIO_GAP_SECONDS: turn.audio_gap_seconds}
             )

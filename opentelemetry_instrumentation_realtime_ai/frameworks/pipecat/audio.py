@@ -236,5 +236,6 @@ def _chunk_seconds(sender: Any) -> float:
 @guarded
 def _audio_out(run: Any, sender: Any) -> None:
     now = perf_counter()
+    run.session.audio_gaps_measured = True
     run.session.bot_started_speaking(now)
     sender.__dict__[_DUE] = now + _chunk_seconds(sender)

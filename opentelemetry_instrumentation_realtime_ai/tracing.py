@@ -183,15 +183,13 @@ def initialize(config: Config | None = None, **instrument_options: object) -> Co
 def _set_up_providers(config: Config, timeout_s: float) -> None:
     """Build what is missing; everything built here is flushed and shut down by us, and only that."""
     resource = _resource(config)
+    has_tracer_provider = isinstance(trace.get_tracer_provider(), TracerProvider)
+    has_meter_provider = isinstance(metrics.get_meter_provider(), MeterProvider)
     # Exporters first: a bad exporter setting raises before any provider is set.
-    span_exporters = (
-        [] if isinstance(trace.get_tracer_provider(), TracerProvider) else _span_exporters(config)
-    )
-    metric_exporters = (
-        [] if isinstance(metrics.get_meter_provider(), MeterProvider) else _metric_exporters(config)
-    )
+    span_exporters = [] if has_tracer_provider else _span_exporters(config)
+    metric_exporters = [] if has_meter_provider else _metric_exporters(config)
     created: list[Any] = []
-    if isinstance(trace.get_tracer_provider(), TracerProvider):
+    if has_tracer_provider:
         _log.warning(
             "A tracer provider is already configured (for example by opentelemetry-instrument): "
             "reusing it; initialize() leaves its exporter and sampler as they are"
@@ -209,7 +207,7 @@ def _set_up_providers(config: Config, timeout_s: float) -> None:
         propagate.set_global_textmap(
             CompositePropagator([TraceContextTextMapPropagator(), W3CBaggagePropagator()])
         )
-    if not isinstance(metrics.get_meter_provider(), MeterProvider):
+    if not has_meter_provider:
         readers: list[MetricReader] = [PeriodicExportingMetricReader(e) for e in metric_exporters]
         meter_provider = MeterProvider(resource=resource, metric_readers=readers, shutdown_on_exit=False)
         metrics.set_meter_provider(meter_provider)

@@ -1,7 +1,7 @@
 """Event-loop stalls: a voice agent's audio moves only while its event loop runs.
 
-One monitor per loop that runs a session, not one per session. A task wakes every
-``TICK_SECONDS`` and notes how late it woke (the scheduling lag; the worst of every 100 ms is
+One monitor per loop that runs a session, not one per session. A timer callback runs every
+``TICK_SECONDS`` and notes how late it ran (the scheduling lag; the worst of every 100 ms is
 recorded); a stall past the threshold
 becomes a ``realtime_ai.event_loop.blocked`` event on each of the loop's sessions (its open turn,
 else the session). While the loop is late, a watchdog thread looks once at what the loop's thread
@@ -51,37 +51,36 @@ class LoopMonitor:
         self._instruments = instruments
         self._element_of = element_of
         self._thread_id = threading.get_ident()
-        self._beat = time.perf_counter()
+        self._record = instruments.event_loop_lag.record
+        self._worst, self._ticks = 0.0, 0
         self._blocker: str | None = None
         self._seen_stall = False
         self._stopped = threading.Event()
         # In a context of its own: the session that started it stays collectable, and a tick's
         # measurement is not an exemplar of whatever span happened to be current (that costs).
-        self._task = contextvars.Context().run(
-            loop.create_task, self._tick(), name="otel-realtime-ai-event-loop-monitor"
-        )
+        self._context = contextvars.Context()
+        self._beat = time.monotonic()
+        self._timer = loop.call_later(TICK_SECONDS, self._tick, context=self._context)
         self._watchdog = threading.Thread(
             target=self._watch, name="otel-realtime-ai-loop-watchdog", daemon=True
         )
         self._watchdog.start()
 
-    async def _tick(self) -> None:
-        record = self._instruments.event_loop_lag.record
-        sleep, clock = asyncio.sleep, time.perf_counter
-        worst, ticks = 0.0, 0
-        while True:
-            before = clock()
-            await sleep(TICK_SECONDS)
-            now = self._beat = clock()
-            lag = max(0.0, now - before - TICK_SECONDS)
-            worst, ticks = max(worst, lag), ticks + 1
-            if ticks == TICKS_PER_WINDOW:  # one observation per window: a histogram record costs ~10 µs
-                record(worst)
-                worst, ticks = 0.0, 0
-            if lag + TICK_SECONDS / 2 >= self.threshold:
-                self._report(lag + TICK_SECONDS / 2)
-            elif self._seen_stall:  # the watchdog saw a delay that did not amount to a stall
-                self._blocker, self._seen_stall = None, False
+    def _tick(self) -> None:
+        """A plain timer callback, not a sleeping task: a third of the loop's work per tick."""
+        now = time.monotonic()
+        lag = max(0.0, now - self._beat - TICK_SECONDS)
+        self._beat = now
+        if not self._stopped.is_set():
+            self._timer = self.loop.call_later(TICK_SECONDS, self._tick, context=self._context)
+        self._worst, self._ticks = max(self._worst, lag), self._ticks + 1
+        if self._ticks == TICKS_PER_WINDOW:  # one observation per window: a histogram record costs ~10 µs
+            self._record(self._worst)
+            self._worst, self._ticks = 0.0, 0
+        if lag + TICK_SECONDS / 2 >= self.threshold:
+            self._report(lag + TICK_SECONDS / 2)
+        elif self._seen_stall:  # the watchdog saw a delay that did not amount to a stall
+            self._blocker, self._seen_stall = None, False
 
     def _report(self, duration: float) -> None:
         blocker, self._blocker, self._seen_stall = self._blocker, None, False
@@ -94,7 +93,7 @@ class LoopMonitor:
     def _watch(self) -> None:
         """In its own thread: while the loop is late, see once what its thread is running."""
         while not self._stopped.wait(self.threshold / 2):
-            if self._seen_stall or time.perf_counter() - self._beat < self.threshold:
+            if self._seen_stall or time.monotonic() - self._beat < self.threshold:
                 continue
             self._seen_stall = True
             frame = sys._current_frames().get(self._thread_id)
@@ -103,10 +102,13 @@ class LoopMonitor:
             except Exception:  # telemetry must never break the app
                 self._blocker = None
 
+    def _cancel(self) -> None:
+        self._timer.cancel()
+
     def stop(self) -> None:
         self._stopped.set()
         if not self.loop.is_closed():
-            self.loop.call_soon_threadsafe(self._task.cancel)
+            self.loop.call_soon_threadsafe(self._cancel)
         self._watchdog.join(1.0)  # it wakes at once on the event: nothing outlives its last session
 
 

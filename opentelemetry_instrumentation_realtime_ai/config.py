@@ -39,6 +39,7 @@ ENV_AUDIO_GAP_THRESHOLD = "OTEL_INSTRUMENTATION_REALTIME_AI_AUDIO_GAP_THRESHOLD"
 ENV_OTLP_FILE = "OTEL_INSTRUMENTATION_REALTIME_AI_OTLP_FILE"
 ENV_REPLAY_DIR = "OTEL_INSTRUMENTATION_REALTIME_AI_REPLAY_DIR"
 ENV_RECORDING_DIR = "OTEL_INSTRUMENTATION_REALTIME_AI_RECORDING_DIR"
+ENV_LIVEKIT_NATIVE_GENAI = "OTEL_INSTRUMENTATION_REALTIME_AI_LIVEKIT_NATIVE_GENAI"
 
 EXPORTERS = ("stdout", "console", "tree", "otlp", "otlp_http", "otlp_file", "none")
 _TRUE = ("true", "1", "yes", "on")
@@ -263,6 +264,7 @@ class Options:
     audio_gap_threshold: float = _option(ENV_AUDIO_GAP_THRESHOLD, parse_seconds, 0.1)
     replay_dir: str | None = _option(ENV_REPLAY_DIR, parse_directory, None)
     recording_dir: str | None = _option(ENV_RECORDING_DIR, parse_directory, None)
+    livekit_native_genai: bool = _option(ENV_LIVEKIT_NATIVE_GENAI, parse_bool, False)
 
     @classmethod
     def resolve(cls, kwargs: Mapping[str, object], env: Mapping[str, str] | None = None) -> Options:

@@ -22,7 +22,7 @@ from livekit.agents import telemetry as lk_telemetry
 from livekit.plugins import openai
 from local_openai import OpenAIServer, Reply
 
-from opentelemetry_instrumentation_realtime_ai.frameworks.livekit import native
+from opentelemetry_instrumentation_realtime_ai.config import ENV_LIVEKIT_NATIVE_GENAI, ConfigError, Options
 
 CHAT = {"gen_ai.operation.name": "chat"}
 
@@ -134,7 +134,7 @@ async def test_livekit_spans_join_our_trace_and_one_span_counts_the_request(inst
 async def test_livekit_native_genai_attributes_kept_on_request(instrument, livekit_tracing, monkeypatch):
     if not hasattr(lk_telemetry, "gen_ai"):
         pytest.skip("this LiveKit version marks no span as a GenAI inference")
-    monkeypatch.setenv(native.ENV_NATIVE_GENAI, "true")
+    monkeypatch.setenv(ENV_LIVEKIT_NATIVE_GENAI, "true")
     otel = livekit_tracing(instrument())
     async with OpenAIServer() as server:
         await text_session(server, "hi")
@@ -142,12 +142,11 @@ async def test_livekit_native_genai_attributes_kept_on_request(instrument, livek
     assert otel.one("llm_request").attributes["gen_ai.usage.input_tokens"] == server.prompt_tokens
 
 
-def test_native_option_rejects_bad_values(monkeypatch):
-    from opentelemetry_instrumentation_realtime_ai.config import ConfigError
-
-    monkeypatch.setenv(native.ENV_NATIVE_GENAI, "maybe")
-    with pytest.raises(ConfigError, match="LIVEKIT_NATIVE_GENAI.*true, false"):
-        native.keep_native()
+def test_native_option_rejects_bad_values():
+    with pytest.raises(ConfigError, match="LIVEKIT_NATIVE_GENAI.*true"):
+        Options.resolve({}, {ENV_LIVEKIT_NATIVE_GENAI: "maybe"})
+    with pytest.raises(ConfigError, match="livekit_native_genai.*true"):
+        Options.resolve({"livekit_native_genai": "maybe"}, {})
 
 
 async def chat_once(server: OpenAIServer, max_retry: int = 0) -> str:

@@ -21,6 +21,7 @@ import logging
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+from ... import telemetry
 from ..hooks import Hooks
 from . import native, realtime, requests, room, session, tools
 
@@ -120,7 +121,7 @@ def instrument() -> None:
     _hooks.wrap(room_class, "emit", room.emit_hook, "rtc.Room.emit")
 
     gen_ai = _module("livekit.agents.telemetry.gen_ai")
-    if gen_ai is not None:
+    if gen_ai is not None and not telemetry.current().options.livekit_native_genai:
         native.hook(_hooks, gen_ai, _module("livekit.agents.telemetry.utils"))
     if _hooks.missing:
         _log.warning(

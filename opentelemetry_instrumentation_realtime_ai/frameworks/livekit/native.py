@@ -13,24 +13,12 @@ as they are. Versions before 1.8 set neither, so nothing is changed there.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-from ...config import ConfigError
 from ..hooks import Hooks
 
-ENV_NATIVE_GENAI = "OTEL_INSTRUMENTATION_REALTIME_AI_LIVEKIT_NATIVE_GENAI"
 # The operations our spans already carry (chat for text LLMs and speech-to-speech responses).
 _OURS = frozenset({"chat", "generate_content"})
-
-
-def keep_native() -> bool:
-    value = os.environ.get(ENV_NATIVE_GENAI, "").strip().lower()
-    if value in ("", "false", "0", "no", "off"):
-        return False
-    if value in ("true", "1", "yes", "on"):
-        return True
-    raise ConfigError(f"{ENV_NATIVE_GENAI}={value!r}; accepted values: true, false")
 
 
 def _request_attributes(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
@@ -67,8 +55,8 @@ def _realtime_metrics(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> An
 
 def hook(hooks: Hooks, gen_ai: Any, utils: Any) -> None:
     """Hook LiveKit's GenAI attribute setters (``livekit.agents.telemetry.gen_ai``, the realtime
-    metrics recorder of ``telemetry.utils``), unless kept."""
-    if gen_ai is None or keep_native():
+    metrics recorder of ``telemetry.utils``)."""
+    if gen_ai is None:
         return
     hooks.wrap(utils, "record_realtime_metrics", _realtime_metrics, "telemetry.utils.record_realtime_metrics")
     hooks.wrap(gen_ai, "set_request_attributes", _request_attributes, "gen_ai.set_request_attributes")

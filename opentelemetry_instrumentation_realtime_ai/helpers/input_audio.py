@@ -18,10 +18,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 BUCKETS = 250
-"""1 ms buckets of the time between chunks; longer gaps share one more bucket."""
+"""Buckets of the time between chunks, one per millisecond (to the nearest); longer gaps share one more."""
 LATE_FACTOR = 1.5
 PAUSE_SECONDS = 1.0
-_CAP = BUCKETS / 1000
+_CAP = (BUCKETS - 0.5) / 1000
 
 
 class InputAudio:
@@ -57,7 +57,7 @@ class InputAudio:
         gap = at - self._last
         self._last = at
         if gap < self._late_after:
-            self._counts[int(gap * 1000.0)] += 1
+            self._counts[int(gap * 1000.0 + 0.5)] += 1
         elif not self._gap(gap):
             return False
         if size != self._size:
@@ -72,7 +72,7 @@ class InputAudio:
         if gap > PAUSE_SECONDS or not duration:
             self._starts += 1
             return True
-        self._counts[min(int(gap * 1000.0), BUCKETS)] += 1
+        self._counts[min(int(gap * 1000.0 + 0.5), BUCKETS)] += 1
         if gap > self._max:
             self._max = gap
         if gap >= LATE_FACTOR * duration:
@@ -102,7 +102,7 @@ class InputAudio:
 def summary(inputs: list[InputAudio]) -> tuple[int, float | None, float | None, int]:
     """Chunks, median and longest time between chunks (None without two chunks in a row), late chunks.
 
-    A bucket stands for its middle (the median is good to half a millisecond); the median of a
+    A bucket stands for its millisecond (the median is good to half a millisecond); the median of a
     session whose gaps are mostly past the buckets' range reads as that range's end.
     """
     counts = [0] * (BUCKETS + 1)
@@ -112,13 +112,13 @@ def summary(inputs: list[InputAudio]) -> tuple[int, float | None, float | None, 
     total = sum(counts)
     if not total:
         return chunks, None, None, late
-    median_at, seen, median = (total + 1) // 2, 0, _CAP
+    median_at, seen, median = (total + 1) // 2, 0, BUCKETS / 1000
     for index, count in enumerate(counts[:BUCKETS]):
         seen += count
         if seen >= median_at:
-            median = (index + 0.5) / 1000
+            median = index / 1000
             break
     top = max((i for i, count in enumerate(counts[:BUCKETS]) if count), default=0)
-    if top / 1000 > longest:  # the longest gap took the fast path: good to half a millisecond
-        longest = (top + 0.5) / 1000
+    if (top - 0.5) / 1000 > longest:  # the longest gap took the fast path: good to half a millisecond
+        longest = top / 1000
     return chunks, median, longest, late

@@ -176,6 +176,16 @@ AUDIO_GAP_DURATION = "realtime_ai.audio.gap_duration"
 TURN_AUDIO_GAPS = "turn.audio_gaps"
 """Underruns of the bot's audio in the turn (0 for a reply that played smoothly)."""
 TURN_AUDIO_GAP_SECONDS = "turn.audio_gap_seconds"
+# the caller's audio as the input transport received it, summed over the session on pipeline.run
+AUDIO_INPUT_CHUNKS = "audio.input.chunks"
+"""Audio chunks the input transport received."""
+AUDIO_INPUT_INTERARRIVAL_P50 = "audio.input.interarrival.p50"
+"""Median time between consecutive chunks, in seconds: about one chunk's duration when audio flows evenly."""
+AUDIO_INPUT_INTERARRIVAL_MAX = "audio.input.interarrival.max"
+"""Longest time between consecutive chunks, in seconds (gaps over 1 s, the audio having stopped, excluded)."""
+AUDIO_INPUT_LATE_CHUNKS = "audio.input.late_chunks"
+"""Chunks' worth of audio that arrived late: a gap ``g >= 1.5 d`` after a chunk of ``d`` seconds counts
+``round(g / d) - 1``."""
 
 
 def ai_span_name(operation: str, model: str | None) -> str:
@@ -208,6 +218,7 @@ METRIC_CONNECTION_MESSAGES = "realtime_ai.connection.messages"
 METRIC_SESSIONS_ACTIVE = "realtime_ai.sessions.active"
 METRIC_EVENT_LOOP_LAG = "realtime_ai.event_loop.lag"
 METRIC_AUDIO_GAP = "realtime_ai.audio.gap"
+METRIC_AUDIO_INPUT_GAP = "realtime_ai.audio.input.gap"
 METRIC_CONNECTION_RTT = "realtime_ai.connection.rtt"
 METRIC_CONNECTION_JITTER = "realtime_ai.connection.jitter"
 METRIC_CONNECTION_PACKETS_LOST = "realtime_ai.connection.packets_lost"

@@ -85,6 +85,11 @@ class Instruments:
         self.audio_gap = seconds_histogram(
             attrs.METRIC_AUDIO_GAP, "Holes in the bot's audio mid-reply (output underruns)", _LAG_BUCKETS
         )
+        self.audio_input_gap = seconds_histogram(
+            attrs.METRIC_AUDIO_INPUT_GAP,
+            "Waits for the caller's audio at the input transport long enough to make a chunk late",
+            _LAG_BUCKETS,
+        )
         self.connection_rtt = seconds_histogram(
             attrs.METRIC_CONNECTION_RTT,
             "Round-trip time of a media connection, as its RTCP reports give it",

@@ -84,6 +84,7 @@ class WavMic(BaseInputTransport):
         self._pushed = 0
         self._t0 = 0.0
         self.utterances: list[Utterance] = []
+        self.pushed_at: list[float] = []  # every chunk's push: the ground truth of microphone health
         self._register_event_handler("on_script_finished")
 
     async def start(self, frame: StartFrame):
@@ -113,6 +114,7 @@ class WavMic(BaseInputTransport):
         if delay > 0:
             await asyncio.sleep(delay)
         pushed_at = time.perf_counter()
+        self.pushed_at.append(pushed_at)
         await self.push_audio_frame(InputAudioRawFrame(audio=chunk, sample_rate=SAMPLE_RATE, num_channels=1))
         return pushed_at
 
@@ -196,6 +198,7 @@ class SpeechRun:
     first_writes: list[float]
     pipecat_latencies: list[float] = field(default_factory=list)
     transcripts: list[str] = field(default_factory=list)
+    mic_pushed_at: list[float] = field(default_factory=list)
 
 
 def _kwargs_for(callable_, **kwargs) -> dict:
@@ -239,7 +242,7 @@ async def run_speech_bot(
         user_params["user_turn_strategies"] = UserTurnStrategies(stop=stop_strategies)
     aggregators = LLMContextAggregatorPair(context, user_params=LLMUserAggregatorParams(**user_params))
     observer = UserBotLatencyObserver()
-    run = SpeechRun(mic.utterances, speaker.first_writes)
+    run = SpeechRun(mic.utterances, speaker.first_writes, mic_pushed_at=mic.pushed_at)
 
     @observer.event_handler("on_latency_measured")
     async def _measured(_observer, latency):

@@ -157,6 +157,10 @@ def recorded():
         gappy.user_stopped_speaking()
         gappy.bot_started_speaking()
         gappy.audio_gap(0.2)
+        mic = gappy.input_audio(32000)  # the caller's 20 ms chunks, one 100 ms late
+        assert mic is not None
+        for at in (0.0, 0.02, 0.12):
+            mic.heard(at, 640)
         gappy.end()
         connection.quality("received", jitter=0.004, packets_lost=2, packets=500)
         connection.quality("sent", rtt=0.03, jitter=0.002, packets_lost=1, packets=400)

@@ -146,6 +146,13 @@ async def test_real_speech_turns(instrument):
         # "I would like to order": smart-turn says incomplete, the 1.2 s silence timeout ends it.
         # (Its verdict on the other sentences is the model's call; the latency is right either way.)
         assert rows[2][4][attrs.STAGE_TURN_DETECTION] > 0.9
+    # Microphone health: the session's summary against when the mic pushed each chunk.
+    from test_input_audio import assert_matches, expected, summary
+
+    mic, pushed = summary(otel.one("pipeline.run")), expected(run.mic_pushed_at)
+    print("microphone health:", mic, "from the mic's pushes:", pushed)
+    assert_matches(mic, pushed)
+    assert mic["p50"] == pytest.approx(0.02, abs=0.003)
 
 
 def _epoch(perf: float) -> float:

@@ -21,6 +21,7 @@ from .. import attributes as attrs
 from .. import telemetry
 from ..spans import Parent, new_span, parent_context, record_error
 from .ai import AIRequest
+from .input_audio import InputAudio, summary
 
 _current_session: contextvars.ContextVar[Session | None] = contextvars.ContextVar(
     "otel_realtime_ai_session", default=None
@@ -58,6 +59,8 @@ def bounded_pipeline_name(name: str) -> str:
     return name
 
 
+MAX_INPUTS = 4
+"""Input transports whose audio a session times (a pipeline has one; a few mixers or test rigs more)."""
 MAX_REPLY_REQUESTS = 32
 """Requests remembered per reply for its latency breakdown; a reply with more keeps its first ones."""
 
@@ -156,6 +159,7 @@ class Session:
         self._reply: list[AIRequest] = []
         """LLM and TTS requests started since the user last started speaking: the reply's stages."""
         self._requests: list[AIRequest] = []
+        self._inputs: list[InputAudio] = []
         self.ended = False
         self._telemetry.instruments.sessions_active.add(1, {attrs.FRAMEWORK: self.framework})
         self._telemetry.loops.watch(self)
@@ -367,6 +371,7 @@ class Session:
         if error is not None:
             record_error(self.span, error)
         self.span.set_attribute(attrs.SESSION_TURNS, self.turn_count)
+        self._summarize_input_audio()
         self.span.end()
         self._telemetry.instruments.sessions_active.add(-1, {attrs.FRAMEWORK: self.framework})
         self._telemetry.loops.unwatch(self)
@@ -385,6 +390,39 @@ class Session:
         if seconds >= self._telemetry.options.audio_gap_threshold:
             when = None if at is None else _epoch_ns(at)
             turn.span.add_event(attrs.EVENT_AUDIO_GAP, {attrs.AUDIO_GAP_DURATION: seconds}, timestamp=when)
+
+    def input_audio(self, bytes_per_second: float) -> InputAudio | None:
+        """A meter for the chunks of one input of the caller's 16-bit PCM audio (``bytes_per_second``
+        of it): the framework tells it of each chunk's arrival (see ``InputAudio.heard``); the
+        session sums its inputs on ``pipeline.run`` when it ends. None once the session is over."""
+        if self.ended or len(self._inputs) >= MAX_INPUTS or bytes_per_second <= 0:
+            return None
+        meter = InputAudio(bytes_per_second, self._input_gap)
+        self._inputs.append(meter)
+        return meter
+
+    def _input_gap(self, seconds: float) -> None:
+        """The caller's audio stopped arriving for ``seconds``, long enough for a chunk to be late."""
+        self._telemetry.instruments.audio_input_gap.record(
+            seconds, {attrs.PIPELINE_NAME: self.metric_name}, context=self.context()
+        )
+
+    def _summarize_input_audio(self) -> None:
+        if not self._inputs:
+            return
+        for meter in self._inputs:
+            meter.close()
+        chunks, median, longest, late = summary(self._inputs)
+        self.span.set_attributes(
+            attrs._clean(
+                {
+                    attrs.AUDIO_INPUT_CHUNKS: chunks,
+                    attrs.AUDIO_INPUT_INTERARRIVAL_P50: median,
+                    attrs.AUDIO_INPUT_INTERARRIVAL_MAX: longest,
+                    attrs.AUDIO_INPUT_LATE_CHUNKS: late,
+                }
+            )
+        )
 
     def loop_blocked(self, event: dict[str, AttributeValue]) -> None:
         """The event loop running this session was blocked: an event on the open turn, else the session."""

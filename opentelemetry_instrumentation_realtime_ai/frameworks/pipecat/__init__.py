@@ -9,6 +9,7 @@ functions rather than wrapt wrappers, for speed):
 - ``FrameProcessor.start_llm_usage_metrics``, where it is defined (only LLM services call it);
 - ``VADAnalyzer.analyze_audio`` / ``_run_analyzer`` and ``BaseOutputTransport.MediaSender.
   _bot_started_speaking``: when speech really started and ended, and when the bot's audio went out;
+- ``BaseInputTransport.push_audio_frame``: when each chunk of the caller's audio arrived;
 - ``SmallWebRTCConnection`` and the WebSocket transports' event handlers;
 - with recording on only, the transports' audio in and out (see recording.py).
 A hook this Pipecat version lacks is skipped with one warning: fewer spans, never an error.
@@ -28,7 +29,7 @@ import wrapt
 from ... import attributes as attrs
 from ... import telemetry
 from ..hooks import Hooks, guarded
-from . import audio, calls, pipeline, transports
+from . import audio, calls, input_audio, pipeline, transports
 
 _log = logging.getLogger(__name__)
 _hooks = Hooks()
@@ -125,6 +126,13 @@ def instrument() -> None:
         audio.bot_started_hook(pipeline.CURRENT),
         audio.SENDER_PARAMETERS,
         "BaseOutputTransport.MediaSender._bot_started_speaking",
+    )
+    _hooks.patch(
+        _class("pipecat.transports.base_input", "BaseInputTransport"),
+        "push_audio_frame",
+        input_audio.push_audio_frame_hook(pipeline.CURRENT),
+        input_audio.PARAMETERS,
+        "BaseInputTransport.push_audio_frame",
     )
     _hook_provider_calls()
     if options.recording_dir and telemetry.current().recordings is not None:

@@ -15,9 +15,10 @@ between, rotating the order every round:
 - ``sdk_disabled``: the same with ``OTEL_SDK_DISABLED=true`` while it instruments.
 
 Every session gets fresh providers (a meter provider keeps the callbacks of every instrument ever
-created on it). CPU is ``time.process_time()`` around the session and the flush of its spans and
-metrics. Each mode has a warm-up session first. The table shows, per mode, the median CPU and the
-median and interquartile range of its per-round ratio to ``sdk_only``.
+created on it). CPU is user plus system time (``getrusage()``) around the session and the flush of
+its spans and metrics. Each mode has a warm-up session first. The table shows, per mode, the
+median CPU, its system part and the median and interquartile range of its per-round ratio to
+``sdk_only``.
 
 Usage::
 
@@ -30,6 +31,7 @@ from __future__ import annotations
 import argparse
 import gc
 import os
+import resource
 import statistics
 import sys
 import time
@@ -40,8 +42,8 @@ import overhead  # this directory
 MODES = ("sdk_only", "default", "sdk_disabled")
 
 
-def _one(mode: str, bot: Any, args: argparse.Namespace, turns: int, chunks: int) -> float:
-    """One session in ``mode``; its CPU seconds."""
+def _one(mode: str, bot: Any, args: argparse.Namespace, turns: int, chunks: int) -> tuple[float, float]:
+    """One session in ``mode``; its user and system CPU seconds."""
     from opentelemetry_instrumentation_realtime_ai import RealtimeAIInstrumentor
 
     telemetry = overhead._Telemetry(args.metric_interval_ms)
@@ -54,10 +56,10 @@ def _one(mode: str, bot: Any, args: argparse.Namespace, turns: int, chunks: int)
                 tracer_provider=telemetry.tracer_provider, meter_provider=telemetry.meter_provider
             )
         gc.collect()
-        cpu0 = time.process_time()
+        before = resource.getrusage(resource.RUSAGE_SELF)
         result = overhead._session(bot, turns, chunks, f"paired-{mode}", args, {})
         telemetry.flush()
-        cpu = time.process_time() - cpu0
+        after = resource.getrusage(resource.RUSAGE_SELF)
     finally:
         if instrumentor:
             instrumentor.uninstrument()
@@ -66,7 +68,7 @@ def _one(mode: str, bot: Any, args: argparse.Namespace, turns: int, chunks: int)
     problems = overhead._check(result, turns)
     if problems:
         raise SystemExit(f"{mode} session went wrong: {problems}")
-    return cpu
+    return after.ru_utime - before.ru_utime, after.ru_stime - before.ru_stime
 
 
 def _quartiles(values: list[float]) -> tuple[float, float]:
@@ -104,24 +106,30 @@ def main(argv: list[str] | None = None) -> int:
     for mode in modes:  # warm-up
         _one(mode, bot, args, 1, 200)
     cpu: dict[str, list[float]] = {m: [] for m in modes}
+    system: dict[str, list[float]] = {m: [] for m in modes}
     started = time.monotonic()
     for round_ in range(args.rounds):
         order = modes[round_ % len(modes) :] + modes[: round_ % len(modes)]
         for mode in reversed(order) if round_ % 2 else order:
-            cpu[mode].append(_one(mode, bot, args, args.turns, args.chunks))
+            user_s, system_s = _one(mode, bot, args, args.turns, args.chunks)
+            cpu[mode].append(user_s + system_s)
+            system[mode].append(system_s)
         print(
             f"  round {round_ + 1}/{args.rounds} "
             + " ".join(f"{m} {cpu[m][-1]:.2f}s" for m in modes)
             + f"  [{time.monotonic() - started:.0f}s]",
             flush=True,
         )
-    print("\n| mode | CPU s (median) | CPU vs sdk_only (median of rounds) | interquartile range |")
-    print("|---|---:|---:|---|")
+    print(
+        "\n| mode | CPU s (median) | of which system s | CPU vs sdk_only (median of rounds) | interquartile range |"
+    )
+    print("|---|---:|---:|---:|---|")
     for mode in modes:
         ratios = [mine / ref for mine, ref in zip(cpu[mode], cpu["sdk_only"], strict=True)]
         low, high = _quartiles(ratios)
         print(
-            f"| {mode} | {statistics.median(cpu[mode]):.2f} | {statistics.median(ratios):.3f} | {low:.3f}-{high:.3f} |"
+            f"| {mode} | {statistics.median(cpu[mode]):.2f} | {statistics.median(system[mode]):.2f} | "
+            f"{statistics.median(ratios):.3f} | {low:.3f}-{high:.3f} |"
         )
     return 0
 

@@ -9,13 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import sys
-from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples" / "livekit_demo"))
-
 from livekit.agents import Agent, AgentSession, inference
 from livekit.plugins import openai
 from local_openai import OpenAIServer

@@ -3,21 +3,25 @@ barge-in), its WAV checked against the frames the mic yielded and the output too
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
+from pathlib import Path
 
 import pytest
 
 pytest.importorskip("livekit.agents")
 np = pytest.importorskip("numpy")
 
+from chromium import Browser, binary  # noqa: E402
 from livekit_offline import ScriptedSTT, SpeakerOutput, SpeechInput, ToneTTS  # noqa: E402
 from livekit_voice import run_voice_session  # noqa: E402
 from local_openai import OpenAIServer  # noqa: E402
 from recording_check import TOLERANCE_S, channels, runs, sounding  # noqa: E402
 
-from opentelemetry_instrumentation_realtime_ai import telemetry  # noqa: E402
+from conftest import Telemetry  # noqa: E402
+from opentelemetry_instrumentation_realtime_ai import RealtimeAIInstrumentor  # noqa: E402
 from opentelemetry_instrumentation_realtime_ai.recording import BOT, RATE, Recorder  # noqa: E402
 
 LEVEL = 100  # what counts as sound, in the file and in the frames alike
@@ -73,22 +77,44 @@ def played(speaker, session_end):
     return replies
 
 
-async def test_the_recording_is_the_call_on_the_span_clock(instrument, tmp_path):
-    otel = instrument(recording_dir=str(tmp_path), replay_dir=str(tmp_path))
+@pytest.fixture(scope="module")
+def call(tmp_path_factory):
+    """One real-time LiveKit call with a barge-in, recorded and replayed."""
+    out = tmp_path_factory.mktemp("livekit-recording")
+    sink = Telemetry()
+    instrumentor = RealtimeAIInstrumentor()
+    instrumentor.instrument(
+        tracer_provider=sink.tracer_provider,
+        meter_provider=sink.meter_provider,
+        recording_dir=str(out),
+        replay_dir=str(out),
+    )
     mic, speaker = TimedMic(["weather", "thanks"], gap=1.2), TimedSpeaker()
-    async with OpenAIServer() as server:
-        await run_voice_session(
-            server,
-            mic,
-            speaker,
-            ScriptedSTT(["What is the weather like in Paris?", "Thank you, that is all."]),
-            ToneTTS(seconds=3.0),
-            interruption={"mode": "vad", "min_duration": 0.3, "resume_false_interruption": False},
-        )
+
+    async def session():
+        async with OpenAIServer() as server:
+            await run_voice_session(
+                server,
+                mic,
+                speaker,
+                ScriptedSTT(["What is the weather like in Paris?", "Thank you, that is all."]),
+                ToneTTS(seconds=3.0),
+                interruption={"mode": "vad", "min_duration": 0.3, "resume_false_interruption": False},
+            )
+
+    try:
+        asyncio.run(session())
+        sink.tracer_provider.force_flush()  # the recording, then the page, are complete
+    finally:
+        instrumentor.uninstrument()
+    return out, sink, mic, speaker
+
+
+def test_the_recording_is_the_call_on_the_span_clock(call):
+    out, otel, mic, speaker = call
     run = otel.one("pipeline.run")
     path = run.attributes["realtime_ai.recording.path"]
-    assert path.startswith(str(tmp_path)) and path.endswith(".wav")
-    assert telemetry.current().recordings.force_flush(5000)
+    assert path.startswith(str(out)) and path.endswith(".wav")
     audio = channels(path)
     assert len(audio) / RATE == pytest.approx((run.end_time - run.start_time) / 1e9, abs=1 / RATE)
 
@@ -114,20 +140,42 @@ async def test_the_recording_is_the_call_on_the_span_clock(instrument, tmp_path)
     assert speaker.cleared_at and bot[0][1] - bot[0][0] < 2.5
     assert heard[1][0] < bot[0][1] < heard[1][0] + 1.0
 
-    # the replay page written at the session's end shows this session and plays its recording
-    otel.tracer_provider.force_flush()
-    pages = list(tmp_path.glob("*.html"))
-    assert len(pages) == 1
-    text = pages[0].read_text()
+
+def test_the_replay_page_at_the_sessions_end(call):
+    out, otel, _, _ = call
+    run = otel.one("pipeline.run")
+    (page,) = out.glob("*.html")
+    assert page.stem == Path(run.attributes["realtime_ai.recording.path"]).stem
+    text = page.read_text()
     data = json.loads(re.search(r'<script id="replay-data" type="application/json">(.*?)</script>', text, re.S).group(1))
     assert data["session"]["duration"] == pytest.approx((run.end_time - run.start_time) / 1e6, abs=0.001)
-    assert data["audio"]["duration"] == pytest.approx(len(audio) / RATE, abs=0.001)
+    assert data["session"]["framework"] == "livekit"
+    assert data["audio"]["src"] == Path(run.attributes["realtime_ai.recording.path"]).name
     turns = sorted(otel.spans("conversation.turn"), key=lambda s: s.attributes["turn.number"])
     assert [t["number"] for t in data["turns"]] == [t.attributes["turn.number"] for t in turns] == [1, 2]
     assert [t["interrupted"] for t in data["turns"]] == [t.attributes["turn.interrupted"] for t in turns]
+    assert [t["interrupted"] for t in data["turns"]] == [True, False]
+    for shown, span in zip(data["turns"], turns, strict=True):
+        assert shown["latency"] == pytest.approx(span.attributes["turn.user_bot_latency"] * 1000, abs=0.001)
     lanes = {"speech_to_text": "STT", "chat": "LLM", "text_to_speech": "TTS"}
     requests = [s for s in otel.spans() if s.attributes.get("gen_ai.operation.name") in lanes]
     assert sorted(r["lane"] for r in data["requests"]) == sorted(lanes[s.attributes["gen_ai.operation.name"]] for s in requests)
+
+
+async def test_the_replay_page_in_chromium(call):
+    binary()
+    out, otel, _, _ = call
+    run = otel.one("pipeline.run")
+    (page,) = out.glob("*.html")
+    async with Browser() as browser:
+        await browser.open(page)
+        assert await browser.js("[...document.querySelectorAll('#lane-Turns .bar.turn')].map(b => b.classList.contains('interrupted'))") == [True, False]
+        duration = await browser.js(
+            "new Promise(r => { const a = document.getElementById('replay-audio');"
+            " if (a.readyState >= 1) r(a.duration); else a.addEventListener('loadedmetadata', () => r(a.duration)); })"
+        )
+    assert duration == pytest.approx((run.end_time - run.start_time) / 1e9, abs=0.001)
+    assert {url.rsplit("/", 1)[-1] for url in browser.requests} == {page.name, page.stem + ".wav"}
 
 
 def test_off_installs_no_audio_hook(instrument):

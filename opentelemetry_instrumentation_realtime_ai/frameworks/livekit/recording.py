@@ -42,8 +42,10 @@ def instrument(hooks: Hooks, recordings: RecordingProcessor, class_of: Any) -> N
         recorder = recorder_of(sessions.current())
         if recorder is None:
             return
-        sink.__dict__[_RECORDER] = recorder  # for the sink's interruptions and pauses
         recorder.queue(BOT, frame.data, frame.sample_rate, frame.num_channels)
+        state = getattr(sink, "__dict__", None)
+        if state is not None:
+            state[_RECORDER] = recorder  # for the sink's interruptions and pauses
 
     def capture_frame(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         played(instance, args[0] if args else kwargs.get("frame"))
@@ -51,7 +53,7 @@ def instrument(hooks: Hooks, recordings: RecordingProcessor, class_of: Any) -> N
 
     @guarded
     def control(sink: Any, action: str) -> None:
-        recorder = sink.__dict__.get(_RECORDER) if sink.next_in_chain is None else None
+        recorder = getattr(sink, "__dict__", {}).get(_RECORDER) if sink.next_in_chain is None else None
         if isinstance(recorder, Recorder):
             getattr(recorder, action)(BOT)
 

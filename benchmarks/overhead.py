@@ -250,13 +250,21 @@ def _pin(cpu: str) -> None:
         os.sched_setaffinity(0, {int(cpu)})
 
 
-def _session(bot: Any, turns: int, chunks: int, name: str, args: argparse.Namespace, task_kwargs: Any) -> Any:
+def _session(
+    bot: Any,
+    turns: int,
+    chunks: int,
+    name: str,
+    args: argparse.Namespace,
+    task_kwargs: Any,
+    realtime: bool = False,
+) -> Any:
     return asyncio.run(
         bot.run_bot(
             turns=turns,
             interrupt_turn=None,
             chunks_per_utterance=chunks,
-            realtime=False,
+            realtime=realtime,
             conversation_id=name,
             timeout=args.child_timeout,  # under valgrind (instructions.py) a session runs ~30x slower
             enable_metrics=True,
@@ -621,11 +629,11 @@ def _table(runs: dict[str, list[dict[str, Any]]], modes: list[str]) -> str:
     return "\n".join(lines)
 
 
-def print_header(args: argparse.Namespace, method: str) -> None:
+def print_header(args: argparse.Namespace, method: str, realtime: bool = False) -> None:
     """The machine and the workload, above every table of these scripts."""
     print(machine())
     print(
-        f"Workload: demo bot, {args.turns} turns x {args.chunks} chunks of 20 ms, realtime=False; {method}\n",
+        f"Workload: demo bot, {args.turns} turns x {args.chunks} chunks of 20 ms, realtime={realtime}; {method}\n",
         flush=True,
     )
 

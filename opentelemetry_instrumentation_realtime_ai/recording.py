@@ -6,7 +6,10 @@ while chunks keep coming on time, and silence fills what nobody said. Chunks tha
 burst (after an event-loop stall, or frames made ahead of time) cannot all keep their time: a
 chunk more than 10 ms ahead of the clock is left out when quiet, and otherwise laid 10 ms after
 its time, over the end of the one before. The clock holds within 10 ms; a stall during speech
-costs that much of it. The event loop only
+costs that much of it. An output that takes a reply faster than it plays it (LiveKit's) has
+its chunks queued instead: each one follows what the channel already holds, as the output's
+playout buffer does, and a cut (the output dropped what it held: an interruption) or a pause
+takes the rest out at that instant. The event loop only
 stamps a chunk and queues it (a bounded queue: a full one drops the chunk, never waits); a
 writer thread resamples, mixes and appends, and rewrites the header every half second, so a
 killed process leaves a readable file missing at most the last second.
@@ -34,6 +37,7 @@ _log = logging.getLogger(__name__)
 RATE = 16_000
 """Both channels are resampled to it: speech needs no more, and a minute is under 4 MB."""
 USER, BOT = 0, 1
+_AT, _QUEUED, _CUT, _PAUSE, _RESUME = range(5)  # what a queued item asks of the writer
 FLUSH_EVERY_S = 0.5
 _MARGIN_S = 0.3  # audio this recent may still be joined by a chunk in the queue
 _ON_TIME_S = 0.010  # a chunk this close to the previous one's end follows it without a gap
@@ -70,7 +74,7 @@ class Recorder:
         """Chunks left out or overlapped so that a channel keeps to the clock after a burst."""
         self.finished = threading.Event()
         self._start = start_perf_ns
-        self._queue: queue.Queue[tuple[int, int, bytes, int, int]] = queue.Queue(_QUEUE_CHUNKS)
+        self._queue: queue.Queue[tuple[int, int, int, bytes, int, int]] = queue.Queue(_QUEUE_CHUNKS)
         self._end: int | None = None
         self._file = open(path, "wb")
         self._file.write(_header(0))
@@ -83,10 +87,27 @@ class Recorder:
     # --- on the event loop: a stamp and a queue put ---
 
     def add(self, channel: int, audio: bytes, sample_rate: int, channels: int) -> None:
+        """A chunk heard or played now."""
+        self._put((_AT, channel, time.perf_counter_ns(), bytes(audio), sample_rate, channels or 1))
+
+    def queue(self, channel: int, audio: bytes, sample_rate: int, channels: int) -> None:
+        """A chunk an output took now, to play after what it holds already."""
+        self._put((_QUEUED, channel, time.perf_counter_ns(), bytes(audio), sample_rate, channels or 1))
+
+    def cut(self, channel: int) -> None:
+        """The output stopped now and dropped what it held."""
+        self._put((_CUT, channel, time.perf_counter_ns(), b"", 0, 0))
+
+    def pause(self, channel: int) -> None:
+        """The output paused now: what it holds plays when it resumes."""
+        self._put((_PAUSE, channel, time.perf_counter_ns(), b"", 0, 0))
+
+    def resume(self, channel: int) -> None:
+        self._put((_RESUME, channel, time.perf_counter_ns(), b"", 0, 0))
+
+    def _put(self, item: tuple[int, int, int, bytes, int, int]) -> None:
         try:
-            self._queue.put_nowait(
-                (channel, time.perf_counter_ns(), bytes(audio), sample_rate, channels or 1)
-            )
+            self._queue.put_nowait(item)
         except queue.Full:
             self.dropped += 1
 
@@ -101,11 +122,46 @@ class Recorder:
 
         cursors: list[int | None] = [None, None]  # where each channel's next chunk goes on time
         pending: list[list[tuple[int, Any]]] = [[], []]
+        held: list[list[tuple[int, Any]] | None] = [None, None]  # a paused output's audio, from 0
         written = 0
         next_flush = time.monotonic() + FLUSH_EVERY_S
 
-        def place(item: tuple[int, int, bytes, int, int]) -> None:
-            channel, stamp, audio, rate, count = item
+        def take_from(channel: int, at: int) -> list[tuple[int, Any]]:
+            """Take the channel's pending audio from ``at`` on out, placed relative to ``at``."""
+            at = max(at, written)
+            kept, taken = [], []
+            for start, samples in pending[channel]:
+                if start + len(samples) <= at:
+                    kept.append((start, samples))
+                    continue
+                if start < at:
+                    kept.append((start, samples[: at - start]))
+                    samples, start = samples[at - start :], at
+                taken.append((start - at, samples))
+            pending[channel] = kept
+            cursor = cursors[channel]
+            cursors[channel] = None if cursor is None else min(cursor, at)
+            return taken
+
+        def control(kind: int, channel: int, at: int) -> None:
+            paused = held[channel]
+            if kind == _CUT:
+                take_from(channel, at)
+                if paused is not None:
+                    held[channel] = []
+            elif kind == _PAUSE and paused is None:
+                held[channel] = take_from(channel, at)
+            elif kind == _RESUME and paused is not None:
+                at = max(at, written)
+                held[channel] = None
+                pending[channel] += [(at + offset, samples) for offset, samples in paused]
+                cursors[channel] = max([at] + [at + o + len(s) for o, s in paused])
+
+        def place(item: tuple[int, int, int, bytes, int, int]) -> None:
+            kind, channel, stamp, audio, rate, count = item
+            if kind >= _CUT:
+                control(kind, channel, round((stamp - self._start) * RATE / 1e9))
+                return
             samples = np.frombuffer(audio[: len(audio) // (2 * count) * 2 * count], dtype="<i2")
             if count > 1:
                 samples = samples.reshape(-1, count).mean(axis=1)
@@ -115,7 +171,17 @@ class Recorder:
             samples = samples.astype("<i2")
             at = round((stamp - self._start) * RATE / 1e9)
             cursor = cursors[channel]
-            if (
+            paused = held[channel]
+            if kind == _QUEUED and paused is not None:
+                offset = paused[-1][0] + len(paused[-1][1]) if paused else 0
+                if offset > _MAX_AHEAD_S * RATE:
+                    self.dropped += 1
+                else:
+                    paused.append((offset, samples))
+                return
+            if kind == _QUEUED and cursor is not None and at < cursor + _ON_TIME_S * RATE:
+                at = cursor  # after what the output holds
+            elif (
                 cursor is not None and at <= cursor + _ON_TIME_S * RATE
             ):  # on time, or early: behind the previous chunk
                 ahead = cursor - at

@@ -1,4 +1,4 @@
-"""Fixtures: a real SDK with in-memory exporters, and the demo bot on the import path."""
+"""Fixtures: a real SDK with in-memory exporters, and the demo bots on the import path."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from opentelemetry_instrumentation_realtime_ai.config import Options
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "examples" / "tracing_demo"))
+sys.path.append(str(ROOT / "examples" / "livekit_demo"))  # its offline stand-ins (after: both have a main.py)
 
 
 class Telemetry:

@@ -8,10 +8,6 @@ when each reply's first audio arrived. Turn latencies are checked against those 
 
 from __future__ import annotations
 
-import asyncio
-import sys
-from pathlib import Path
-
 import pytest
 
 pytest.importorskip("livekit.agents")
@@ -19,40 +15,12 @@ inference = pytest.importorskip("livekit.agents.inference")
 if not hasattr(inference, "VAD"):
     pytest.skip("no bundled VAD in this LiveKit version", allow_module_level=True)
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples" / "livekit_demo"))
-
-from livekit.agents import Agent, AgentSession  # noqa: E402
-from livekit.plugins import openai  # noqa: E402
 from livekit_offline import ScriptedSTT, SpeakerOutput, SpeechInput, ToneTTS  # noqa: E402
+from livekit_voice import run_voice_session  # noqa: E402
 from local_openai import OpenAIServer  # noqa: E402
 
 TRANSCRIPTS = ["What is the weather like in Paris?", "Thank you, that is all."]
 FRAME_BYTES = 24000 // 100 * 2  # one 10 ms frame of the TTS's audio
-
-
-async def run_voice_session(server: OpenAIServer, mic, speaker, stt, tts, **turn_handling) -> None:
-    """An offline AgentSession from the mic to the speaker, until the mic's script is done."""
-    session = AgentSession(
-        vad=inference.VAD(),
-        stt=stt,
-        llm=openai.LLM(model="gpt-4o-mini", base_url=server.base_url, api_key="sk-test"),
-        tts=tts,
-        turn_handling={
-            "turn_detection": "vad",
-            "endpointing": {"min_delay": 0.2},
-            "preemptive_generation": {"enabled": False},
-            **turn_handling,
-        },
-        aec_warmup_duration=None,
-        user_away_timeout=None,
-        session_close_transcript_timeout=0.5,
-    )
-    session.input.audio, session.output.audio = mic, speaker
-    await session.start(Agent(instructions="be brief"))
-    try:
-        await asyncio.wait_for(mic.done.wait(), 30)
-    finally:
-        await session.aclose()
 
 
 async def voice_session(server: OpenAIServer):

@@ -220,3 +220,37 @@ def test_trace_per_turn_and_frame_spans_give_the_same_page(tmp_path):
     assert [t["number"] for t in data["turns"]] == [1, 2, 3]
     assert {r["turn"] for r in data["requests"]} == {1, 2, 3}
     assert not any(s["name"] == "element.process" for s in data["spans"])
+
+
+async def test_page_finds_its_recording_relative_to_itself(session, tmp_path, monkeypatch):
+    """A page built from one working directory and opened from another, then moved with its
+    recording: the audio is found relative to the page, wherever the two are kept together."""
+    import shutil
+
+    binary()
+    out, sink = session
+    call = tmp_path / "call"
+    (call / "audio").mkdir(parents=True)
+    (tmp_path / "work").mkdir()
+    shutil.copy(out / "call_1.wav", call / "audio" / "call_1.wav")
+    subprocess.run(
+        [sys.executable, "-m", "opentelemetry_instrumentation_realtime_ai.replay", str(out / "spans.jsonl"),
+         "--audio", "../call/audio/call_1.wav", "-o", "../call/page.html"],
+        check=True, capture_output=True, timeout=60, cwd=tmp_path / "work",
+    )
+    assert page_data(call / "page.html")["audio"]["src"] == "audio/call_1.wav"
+    run = sink.one("pipeline.run")
+    moved = tmp_path / "elsewhere" / "kept-together"
+    moved.parent.mkdir()
+    for page in (call / "page.html", moved / "page.html"):
+        if page.parent == moved:
+            shutil.move(str(call), str(moved))
+        monkeypatch.chdir(tmp_path / "work")  # the browser's working directory is not the page's
+        async with Browser() as browser:
+            await browser.open(page)
+            duration = await browser.js(
+                "new Promise(r => { const a = document.getElementById('replay-audio');"
+                " if (a.readyState >= 1) r(a.duration); else a.addEventListener('loadedmetadata', () => r(a.duration)); })"
+            )
+        assert duration == pytest.approx((run.end_time - run.start_time) / 1e9, abs=0.001)
+        assert (page.parent / "audio" / "call_1.wav").as_uri() in browser.requests

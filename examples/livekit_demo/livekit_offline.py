@@ -161,7 +161,8 @@ class SpeakerOutput(io.AudioOutput):
             self._segment_started = True
             now = time.time()
             self.first_audio_at.append(now)
-            self.on_playback_started(created_at=now)
+            if hasattr(self, "on_playback_started"):  # 1.8+; before, LiveKit dates it itself
+                self.on_playback_started(created_at=now)
         self._pushed += frame.duration
         self.received += frame.samples_per_channel * frame.num_channels * 2
 

@@ -43,10 +43,17 @@ def main() -> int:
     finally:
         shutdown()  # also waits for the replay pages to be written
         options = Options.resolve(outputs)
+        printed = set()
         for folder, kind in ((options.replay_dir, "html"), (options.recording_dir, "wav")):
             for path in sorted(Path(folder).glob(f"*.{kind}")) if folder else []:
                 if path.stat().st_mtime >= started:
                     print(f"{'replay' if kind == 'html' else 'recording'}: {path.as_uri()}")
+                    printed.add(kind)
+        if printed == {"html", "wav"}:
+            print(
+                "The replay plays the recording by its path relative to the page: "
+                "to move or share them, keep the .html and the .wav together."
+            )
 
 
 if __name__ == "__main__":

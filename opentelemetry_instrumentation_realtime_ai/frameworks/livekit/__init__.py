@@ -10,7 +10,8 @@ Hooks (base classes, so providers' subclasses are covered):
   and ``make_tool_output`` (1.2): ``execute_tool`` spans;
 - ``RealtimeSession.emit``: speech-to-speech responses;
 - ``rtc.Room.connect`` / ``emit``: the room connection;
-- LiveKit's GenAI attribute setters (1.8+): see ``native``.
+- LiveKit's GenAI attribute setters (1.8+): see ``native``;
+- with recording on only, the audio the agent heard and its output played (see ``recording``).
 A hook this LiveKit version lacks is skipped with one warning: fewer spans, never an error.
 """
 
@@ -123,6 +124,11 @@ def instrument() -> None:
     gen_ai = _module("livekit.agents.telemetry.gen_ai")
     if gen_ai is not None and not telemetry.current().options.livekit_native_genai:
         native.hook(_hooks, gen_ai, _module("livekit.agents.telemetry.utils"))
+    recordings = telemetry.current().recordings
+    if recordings is not None:
+        from . import recording
+
+        recording.instrument(_hooks, recordings, _class)
     if _hooks.missing:
         _log.warning(
             "livekit-agents %s is not fully supported: no hook for %s; those spans will be missing",

@@ -73,15 +73,15 @@ def run_analyzer_hook(states: Any) -> Callable[[Any], Any]:
                 return original(self, buffer)
             state = original(self, buffer)
             try:
-                found = self.__dict__
-                chunks = found.get(_CHUNKS)
+                chunks = getattr(self, _CHUNKS, None)
                 if chunks is None:
-                    chunks = found[_CHUNKS] = deque(maxlen=CHUNKS_KEPT)
+                    chunks = deque(maxlen=CHUNKS_KEPT)
+                    setattr(self, _CHUNKS, chunks)
                 chunks.append((at, buffer))  # a chunk's audio ends when it arrived
                 if state is starting or state is speaking:  # the last window analysed was voiced
                     left = len(self._vad_buffer)
                     if left < pending:  # a window was analysed: what is still buffered came after it
-                        found[_WINDOW_END] = at - left / _bytes_per_second(self)
+                        setattr(self, _WINDOW_END, at - left / _bytes_per_second(self))
                         if previous is quiet:
                             _found_start(self)
                 elif previous is speaking:
@@ -97,14 +97,14 @@ def run_analyzer_hook(states: Any) -> Callable[[Any], Any]:
 
 @guarded
 def _found_start(analyzer: Any) -> None:
-    analyzer.__dict__[_VOICE_START] = _first_sound(analyzer, analyzer.__dict__[_WINDOW_END])
+    setattr(analyzer, _VOICE_START, _first_sound(analyzer, getattr(analyzer, _WINDOW_END)))
 
 
 @guarded
 def _found_end(analyzer: Any) -> None:
-    window_end = analyzer.__dict__.get(_WINDOW_END)
+    window_end = getattr(analyzer, _WINDOW_END, None)
     if window_end is not None:
-        analyzer.__dict__[_VOICED_END] = _last_sound(analyzer, window_end)
+        setattr(analyzer, _VOICED_END, _last_sound(analyzer, window_end))
 
 
 def _bytes_per_second(analyzer: Any) -> int:
@@ -115,7 +115,7 @@ def _chunks_before(analyzer: Any, window_end: float) -> Iterator[tuple[float, ar
     """Newest first: each kept chunk that began before ``window_end``, as (its start, its mono
     samples up to ``window_end``)."""
     rate, channels = analyzer.sample_rate, analyzer.num_channels
-    for arrived, chunk in reversed(list(analyzer.__dict__.get(_CHUNKS) or ())):
+    for arrived, chunk in reversed(list(getattr(analyzer, _CHUNKS, None) or ())):
         samples = array("h", chunk)[::channels]
         start = arrived - len(samples) / rate
         if start < window_end:
@@ -168,7 +168,7 @@ def speech_ended_at(analyzer: Any, frame: Any) -> tuple[float | None, str]:
     stop_secs = getattr(frame, "stop_secs", 0.0) or (
         analyzer.params.stop_secs if analyzer is not None else 0.0
     )
-    voiced = analyzer.__dict__.get(_VOICED_END) if analyzer is not None else None
+    voiced = getattr(analyzer, _VOICED_END, None)
     if voiced is not None and 0.0 <= now - voiced <= stop_secs + STALE_AFTER:
         return voiced, "vad"
     if stop_secs:
@@ -182,7 +182,7 @@ def speech_started_at(analyzer: Any, frame: Any) -> float | None:
     start_secs = getattr(frame, "start_secs", 0.0) or (
         analyzer.params.start_secs if analyzer is not None else 0.0
     )
-    started = analyzer.__dict__.get(_VOICE_START) if analyzer is not None else None
+    started = getattr(analyzer, _VOICE_START, None)
     if started is not None and 0.0 <= now - started <= start_secs + STALE_AFTER:
         return float(started)
     return now - start_secs if start_secs else None
@@ -200,7 +200,7 @@ def bot_started_hook(current: ContextVar[Any]) -> Callable[[Any], Any]:
         def _bot_started_speaking(self: Any) -> Any:
             run = get()
             if run is not None:
-                if self.__dict__.get("_bot_speaking", True):
+                if getattr(self, "_bot_speaking", True):
                     _played(self, run)
                 else:
                     _audio_out(run, self)
@@ -221,11 +221,10 @@ a transport's own pacing jitter."""
 def _played(sender: Any, run: Any) -> None:
     """A chunk of the reply is about to be written: a hole if the audio before it had run out."""
     now = perf_counter()
-    found = sender.__dict__
-    due = found.get(_DUE)
+    due = getattr(sender, _DUE, None)
     if due is not None and now - due > GAP_TOLERANCE:
         run.session.audio_gap(now - due, due)
-    found[_DUE] = max(now, due or now) + _chunk_seconds(sender)
+    setattr(sender, _DUE, max(now, due or now) + _chunk_seconds(sender))
 
 
 def _chunk_seconds(sender: Any) -> float:
@@ -238,4 +237,4 @@ def _audio_out(run: Any, sender: Any) -> None:
     now = perf_counter()
     run.session.audio_gaps_measured = True
     run.session.bot_started_speaking(now)
-    sender.__dict__[_DUE] = now + _chunk_seconds(sender)
+    setattr(sender, _DUE, now + _chunk_seconds(sender))

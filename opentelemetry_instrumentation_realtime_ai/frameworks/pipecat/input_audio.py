@@ -2,9 +2,10 @@
 
 Every Pipecat input transport (WebRTC, WebSocket, Daily, local audio...) hands the caller's audio
 to ``BaseInputTransport.push_audio_frame``, on every supported version; it is replaced by a plain
-function that times the chunk and returns Pipecat's own coroutine. The session's meter is kept on
-the transport, so a chunk costs a dict lookup, a clock reading and the meter's bucket increment;
-the run is looked up on a transport's first chunk only, and again after its session ended.
+function that times the chunk and returns Pipecat's own coroutine. The session's meter is kept in
+the transport's element state (see ``pipeline.element_states``), so a chunk costs a dict lookup, a
+clock reading and the meter's bucket increment; the run is looked up on a transport's first chunk
+only, and again after its session ended.
 """
 
 from __future__ import annotations
@@ -15,25 +16,25 @@ from time import perf_counter
 from typing import Any
 
 from ..hooks import guarded
-from .pipeline import _STATE
+from .pipeline import ElementState, element_state, element_states
 
-_METER = "_otel_realtime_ai_input_audio"
 PARAMETERS = ("self", "frame")
 
 
 def push_audio_frame_hook(current: ContextVar[Any]) -> Callable[[Any], Any]:
     """Replaces ``BaseInputTransport.push_audio_frame`` (one call per chunk of the caller's audio)."""
     get = current.get
+    states = element_states.get
 
     def make(original: Any) -> Any:
         def push_audio_frame(self: Any, frame: Any) -> Any:
             try:
-                found = self.__dict__
-                meter = found.get(_METER)
+                state = states(id(self))
+                meter = state.input_audio if state is not None and state is not False else None
                 if meter is None:
-                    meter = _meter_for(self, get(), frame)
+                    meter = _meter_for(self, get(), frame, state)
                 if meter is not None and not meter.heard(perf_counter(), len(frame.audio)):
-                    del found[_METER]  # its session is over: the next chunk finds the next run's
+                    _forget(self)  # its session is over: the next chunk finds the next run's
             except Exception:  # telemetry must never break the app
                 pass
             return original(self, frame)
@@ -44,15 +45,21 @@ def push_audio_frame_hook(current: ContextVar[Any]) -> Callable[[Any], Any]:
 
 
 @guarded
-def _meter_for(transport: Any, run: Any, frame: Any) -> Any:
+def _meter_for(transport: Any, run: Any, frame: Any, state: Any) -> Any:
     """The meter of the transport's session: the run of the calling task, else the run the frame hook
     found the transport in (a transport that pushes from a thread of its own, as local audio does)."""
     if run is None:
-        state = transport.__dict__.get(_STATE)
         run = getattr(state, "run", None)
     if run is None:
         return None
-    meter = run.session.input_audio(frame.sample_rate * frame.num_channels * 2)
-    if meter is not None:
-        transport.__dict__[_METER] = meter
+    state = element_state(transport, run)
+    if not isinstance(state, ElementState):
+        return None
+    meter = state.input_audio = run.session.input_audio(frame.sample_rate * frame.num_channels * 2)
     return meter
+
+
+def _forget(transport: Any) -> None:
+    state = element_states.get(id(transport))
+    if isinstance(state, ElementState):
+        state.input_audio = None

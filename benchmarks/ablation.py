@@ -78,18 +78,9 @@ def _one(mode: str, bot: Any, groups: dict[str, Any], args: argparse.Namespace) 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--without", default="frame,vad,mic,push", help="hook groups to put back, one mode each")
-    ap.add_argument("--rounds", type=int, default=12)
-    ap.add_argument("--turns", type=int, default=5)
-    ap.add_argument("--chunks", type=int, default=600, help="20 ms mic chunks per utterance")
-    ap.add_argument("--metric-interval-ms", type=int, default=1000)
-    ap.add_argument("--cpu", type=overhead._cpu, default=overhead._default_cpu())
-    ap.add_argument("--child-timeout", type=float, default=600)
+    overhead.add_session_arguments(ap, rounds=12, turns=5, chunks=600, child_timeout=600)
     args = ap.parse_args(argv)
-    overhead._pin(args.cpu)
-    sys.path.insert(0, str(overhead.DEMO))
-    import bot  # the demo app: imports Pipecat
-
-    bot.configure_logging("WARNING")
+    bot = overhead.demo_in_process(args)
     groups = _groups()
     wanted = [g.strip() for g in args.without.split(",") if g.strip()]
     if set(wanted) - set(groups):

@@ -629,6 +629,32 @@ def _table(runs: dict[str, list[dict[str, Any]]], modes: list[str]) -> str:
     return "\n".join(lines)
 
 
+def add_session_arguments(
+    ap: argparse.ArgumentParser, rounds: int, turns: int, chunks: int, child_timeout: float
+) -> None:
+    """The options of the scripts that alternate modes in one process over the demo's session."""
+    ap.add_argument("--rounds", type=int, default=rounds)
+    ap.add_argument("--turns", type=int, default=turns)
+    ap.add_argument("--chunks", type=int, default=chunks, help="20 ms mic chunks per utterance")
+    ap.add_argument("--metric-interval-ms", type=int, default=1000, help="periodic metric reader interval")
+    ap.add_argument("--cpu", type=_cpu, default=_default_cpu(), help="the CPU to run on, or 'all'")
+    ap.add_argument(
+        "--child-timeout", type=float, default=child_timeout, help="longest a session may take (s)"
+    )
+
+
+def demo_in_process(args: argparse.Namespace) -> Any:
+    """This process, set up to run the demo's sessions itself: a clean environment, pinned, the demo imported."""
+    for name in _SCRUBBED_ENV:
+        os.environ.pop(name, None)
+    _pin(args.cpu)
+    sys.path.insert(0, str(DEMO))
+    import bot  # the demo app: imports Pipecat
+
+    bot.configure_logging("WARNING")
+    return bot
+
+
 def print_header(args: argparse.Namespace, method: str, realtime: bool = False) -> None:
     """The machine and the workload, above every table of these scripts."""
     print(machine())

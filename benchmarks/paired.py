@@ -80,26 +80,13 @@ def _quartiles(values: list[float]) -> tuple[float, float]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--rounds", type=int, default=20)
+    overhead.add_session_arguments(ap, rounds=20, turns=5, chunks=2000, child_timeout=600)
     ap.add_argument("--modes", default=",".join(MODES), help=f"comma-separated subset of {','.join(MODES)}")
-    ap.add_argument("--turns", type=int, default=5)
-    ap.add_argument("--chunks", type=int, default=2000, help="20 ms mic chunks per utterance")
-    ap.add_argument("--metric-interval-ms", type=int, default=1000, help="periodic metric reader interval")
-    ap.add_argument(
-        "--cpu", type=overhead._cpu, default=overhead._default_cpu(), help="the CPU to run on, or 'all'"
-    )
-    ap.add_argument("--child-timeout", type=float, default=600, help="longest a session may take (s)")
     args = ap.parse_args(argv)
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     if "sdk_only" not in modes or set(modes) - set(MODES):
         ap.error(f"--modes: a subset of {', '.join(MODES)} that includes sdk_only (the reference)")
-    for name in overhead._SCRUBBED_ENV:
-        os.environ.pop(name, None)
-    overhead._pin(args.cpu)
-    sys.path.insert(0, str(overhead.DEMO))
-    import bot  # the demo app: imports Pipecat
-
-    bot.configure_logging("WARNING")
+    bot = overhead.demo_in_process(args)
     overhead.print_header(
         args, f"{args.rounds} rounds x {len(modes)} modes alternating in one process on CPU {args.cpu}"
     )

@@ -103,22 +103,10 @@ def _one(mode: str, bot: Any, args: argparse.Namespace, turns: int, chunks: int)
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--rounds", type=int, default=1)
-    ap.add_argument("--turns", type=int, default=4)
-    ap.add_argument("--chunks", type=int, default=1500, help="20 ms mic chunks per utterance (1500: 30 s)")
-    ap.add_argument("--metric-interval-ms", type=int, default=1000, help="periodic metric reader interval")
-    ap.add_argument(
-        "--cpu", type=overhead._cpu, default=overhead._default_cpu(), help="the CPU to run on, or 'all'"
-    )
-    ap.add_argument("--child-timeout", type=float, default=1800, help="longest a session may take (s)")
+    # 1500 chunks: 30 s utterances
+    overhead.add_session_arguments(ap, rounds=1, turns=4, chunks=1500, child_timeout=1800)
     args = ap.parse_args(argv)
-    for name in overhead._SCRUBBED_ENV:
-        os.environ.pop(name, None)
-    overhead._pin(args.cpu)
-    sys.path.insert(0, str(overhead.DEMO))
-    import bot  # the demo app: imports Pipecat
-
-    bot.configure_logging("WARNING")
+    bot = overhead.demo_in_process(args)
     overhead.print_header(
         args,
         f"{args.rounds} round(s) x recording off / on alternating in one process on CPU {args.cpu}",

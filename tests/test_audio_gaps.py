@@ -23,16 +23,22 @@ async def test_a_reply_that_stutters_shows_its_hole_and_a_smooth_one_shows_none(
         result = await voice.run()
     assert result.ended_by == "end"
     heard = voice.speaker.gaps  # ground truth: what the device had nothing to play for
-    assert len(heard) == 1 and 0.15 < heard[0] < PAUSE[1], heard  # the pause, less the audio made ahead
+    pause = max(heard, default=0.0)
+    assert 0.15 < pause < PAUSE[1], heard  # the pause, less the audio made ahead
 
+    # Every hole the device heard, and only those: on a loaded machine it can hear a short one of
+    # its own (the loop held up by a first request's imports), which the telemetry must show too.
     first, second = sorted(otel.spans("conversation.turn"), key=lambda s: s.attributes["turn.number"])
-    assert first.attributes["turn.audio_gaps"] == 1
-    assert abs(first.attributes["turn.audio_gap_seconds"] - heard[0]) < 0.03
-    (event,) = gaps(first)
-    assert abs(event.attributes["realtime_ai.audio.gap_duration"] - heard[0]) < 0.03
+    turns = (first, second)
+    assert sum(t.attributes["turn.audio_gaps"] for t in turns) == len(heard)
+    assert abs(sum(t.attributes["turn.audio_gap_seconds"] for t in turns) - sum(heard)) < 0.03 * len(heard)
+    long_ones = sorted(e.attributes["realtime_ai.audio.gap_duration"] for t in turns for e in gaps(t))
+    heard_long = sorted(g for g in heard if g >= 0.1)  # audio_gap_threshold: an event for each of these
+    assert len(long_ones) == len(heard_long) and all(abs(a - b) < 0.03 for a, b in zip(long_ones, heard_long, strict=True))
+    (event,) = [e for e in gaps(first) if abs(e.attributes["realtime_ai.audio.gap_duration"] - pause) < 0.03]
     assert first.start_time < event.timestamp < first.end_time
-    # The second reply played without a hole.
-    assert second.attributes["turn.audio_gaps"] == 0 and second.attributes["turn.audio_gap_seconds"] == 0
-    assert not gaps(second)
+    if len(heard) == 1:  # the second reply played without a hole
+        assert second.attributes["turn.audio_gaps"] == 0 and second.attributes["turn.audio_gap_seconds"] == 0
+        assert not gaps(second)
     (metric,) = otel.points("realtime_ai.audio.gap")
-    assert metric.count == 1 and abs(metric.sum - heard[0]) < 0.03
+    assert metric.count == len(heard) and abs(metric.sum - sum(heard)) < 0.03 * len(heard)

@@ -318,7 +318,7 @@ def process_frame_hook(original: Any) -> Any:
     states = element_states.get
 
     def process_frame(self: Any, frame: Any, direction: Any, callback: Any) -> Any:
-        state = states(id(self))
+        state: Any = states(id(self))
         if not state:  # no state yet, a new one, or a pass-through processor
             if state is None:
                 run = current()

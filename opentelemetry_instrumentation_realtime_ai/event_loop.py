@@ -48,7 +48,6 @@ class LoopMonitor:
         self.loop = loop
         self.threshold = threshold
         self.sessions: list[Session] = []
-        self._instruments = instruments
         self._element_of = element_of
         self._thread_id = threading.get_ident()
         self._record = instruments.event_loop_lag.record

@@ -79,7 +79,7 @@ class Instruments:
         )
         self.event_loop_lag = seconds_histogram(
             attrs.METRIC_EVENT_LOOP_LAG,
-            "The worst lag, per 100 ms, of a task the event loop running a session wakes every 10 ms",
+            "The worst lag, per 100 ms, of a callback the event loop running a session runs every 10 ms",
             _LAG_BUCKETS,
         )
         self.audio_gap = seconds_histogram(

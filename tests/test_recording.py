@@ -32,13 +32,16 @@ def timed(monkeypatch):
 
     made = {}
 
+    def stamp(frame):  # when, how many seconds of audio, whether it holds any sound
+        return time.time_ns(), len(frame.audio) / 2 / frame.sample_rate, any(frame.audio)
+
     class TimedMic(providers.ScriptedMicInput):
         def __init__(self, **kwargs):
             super().__init__(**kwargs)
             self.stamps = made["mic"] = []
 
         async def push_audio_frame(self, frame):
-            self.stamps.append((time.time_ns(), len(frame.audio) / 2 / frame.sample_rate, any(frame.audio)))
+            self.stamps.append(stamp(frame))
             await super().push_audio_frame(frame)
 
     class TimedSpeaker(providers.SpeakerOutput):
@@ -47,7 +50,7 @@ def timed(monkeypatch):
             self.stamps = made["speaker"] = []
 
         async def write_audio_frame(self, frame):
-            self.stamps.append((time.time_ns(), len(frame.audio) / 2 / frame.sample_rate, any(frame.audio)))
+            self.stamps.append(stamp(frame))
             return await super().write_audio_frame(frame)
 
     monkeypatch.setattr(bot, "ScriptedMicInput", TimedMic)

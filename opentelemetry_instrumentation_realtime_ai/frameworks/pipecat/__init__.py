@@ -7,7 +7,7 @@ functions rather than wrapt wrappers, for speed):
   Pipecat's pipeline sources and sinks, which only forward them);
 - ``push_frame`` on ``LLMService``, ``STTService``, ``TTSService``;
 - ``FrameProcessor.start_llm_usage_metrics``, where it is defined (only LLM services call it);
-- ``VADAnalyzer.analyze_audio`` / ``_run_analyzer`` and ``BaseOutputTransport.MediaSender.
+- ``VADAnalyzer.set_sample_rate`` / ``_run_analyzer`` and ``BaseOutputTransport.MediaSender.
   _bot_started_speaking``: when speech really started and ended, and when the bot's audio went out;
 - ``BaseInputTransport.push_audio_frame``: when each chunk of the caller's audio arrived;
 - ``SmallWebRTCConnection`` and the WebSocket transports' event handlers;
@@ -103,20 +103,14 @@ def instrument() -> None:
     )
 
     vad = _class("pipecat.audio.vad.vad_analyzer", "VADAnalyzer")
-    _hooks.patch(
-        vad,
-        "analyze_audio",
-        audio.analyze_audio_hook(pipeline.CURRENT),
-        audio.ANALYZE_PARAMETERS,
-        "VADAnalyzer.analyze_audio",
-    )
+    _hooks.wrap(vad, "set_sample_rate", audio.set_sample_rate_hook(pipeline.CURRENT), "VADAnalyzer.set_sample_rate")
     states = _class("pipecat.audio.vad.vad_analyzer", "VADState")
     if states is not None:
         _hooks.patch(
             vad,
             "_run_analyzer",
             audio.run_analyzer_hook(states),
-            audio.ANALYZE_PARAMETERS,
+            audio.RUN_ANALYZER_PARAMETERS,
             "VADAnalyzer._run_analyzer",
         )
     output = _class("pipecat.transports.base_output", "BaseOutputTransport")

@@ -8,7 +8,7 @@ thread, one audio chunk a call: the hook there keeps the last few chunks and, wh
 flips, notes on the analyzer when the speech started or ended. A model VAD lags the sound (Silero
 stays voiced 30-60 ms past the last sound, and turns voiced up to ~150 ms into a breathy onset),
 so the edges are found on the audio around its windows: the last (first) sample louder than
-``SPEECH_LEVEL``. ``analyze_audio``, called in the run's task, tells the run which analyzer it uses.
+``SPEECH_LEVEL``. ``set_sample_rate``, called in the run as it starts, tells the run which analyzer it uses.
 The bot's first audio is stamped where the output transport's media sender announces it, right
 before writing it.
 """
@@ -38,24 +38,22 @@ ONSET_GAP = 0.08
 STALE_AFTER = 1.0
 """A reading older than the VAD's own start/stop wait plus this belongs to some earlier speech."""
 
-ANALYZE_PARAMETERS = ("self", "buffer")
+RUN_ANALYZER_PARAMETERS = ("self", "buffer")
 SENDER_PARAMETERS = ("self",)
 
 
-def analyze_audio_hook(current: ContextVar[Any]) -> Callable[[Any], Any]:
-    """Replaces ``VADAnalyzer.analyze_audio`` (one call per audio chunk): names the run's analyzer."""
+def set_sample_rate_hook(current: ContextVar[Any]) -> Callable[..., Any]:
+    """Wraps ``VADAnalyzer.set_sample_rate``, which the element owning an analyzer calls as its run
+    starts: names the run's analyzer once, rather than on each of its chunks."""
     get = current.get
 
-    def make(original: Any) -> Any:
-        def analyze_audio(self: Any, buffer: bytes) -> Any:
-            run = get()
-            if run is not None and run.vad is not self:
-                run.vad = self
-            return original(self, buffer)
+    def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        run = get()
+        if run is not None:
+            run.vad = instance
+        return wrapped(*args, **kwargs)
 
-        return analyze_audio
-
-    return make
+    return wrapper
 
 
 def run_analyzer_hook(states: Any) -> Callable[[Any], Any]:

@@ -137,9 +137,9 @@ _HEARD_AUDIO = 1  # the same, and an STT service adds it to the audio its reques
 _PLAIN = 2  # count and time it (audio too, when frame spans are on)
 _WATCHED = 3  # also a speaking signal, or a frame this element's service acts on
 
-AUDIO_TIMING_EVERY = 8
-"""Raw audio frames are most of the traffic and each is cheap to process, so one in eight is
-timed (and its time counted eight times); every other frame is timed."""
+AUDIO_TIMING_EVERY = 32
+"""Raw audio frames are most of the traffic and each is cheap to process, so one in 32 is timed
+(and its time counted 32 times); every other frame is timed."""
 
 
 class ElementState(dict):  # type: ignore[type-arg]
@@ -387,6 +387,7 @@ def push_frame_hook(original: Any) -> Any:
     """
     current = CURRENT.get
     kinds = fk.KINDS
+    states = element_states.get
     downstream = inspect.signature(original).parameters["direction"].default
 
     def push_frame(self: Any, frame: Any, direction: Any = downstream) -> Any:
@@ -396,10 +397,12 @@ def push_frame_hook(original: Any) -> Any:
         if kind in PUSHED:
             run = current()
             if run is not None:
-                state = element_states.get(id(self))
-                service = state.service if state and state.run is run else None
-                if service is None or kind in service.pushes:
-                    _service_pushed(self, run, kind, frame)
+                state = states(id(self))
+                if state and state.run is run:
+                    if state.service is not None and kind in state.service.pushes:
+                        _service_pushed(state.service, run, kind, frame)
+                else:  # a push before the service's first frame in this run
+                    _first_pushed(self, run, kind, frame)
         return original(self, frame, direction)
 
     return push_frame
@@ -411,12 +414,17 @@ def service_of(instance: Any, run: Run) -> ServiceState | None:
 
 
 @guarded
-def _service_pushed(instance: Any, run: Run, kind: int, frame: Any) -> None:
+def _service_pushed(service: ServiceState, run: Run, kind: int, frame: Any) -> None:
+    service.pushed(kind, frame)
+    if kind == fk.FUNCTION_CALL:
+        run.session.tool_called()
+
+
+@guarded
+def _first_pushed(instance: Any, run: Run, kind: int, frame: Any) -> None:
     service = service_of(instance, run)
     if service is not None and kind in service.pushes:
-        service.pushed(kind, frame)
-        if kind == fk.FUNCTION_CALL:
-            run.session.tool_called()
+        _service_pushed(service, run, kind, frame)
 
 
 def usage_hook(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:

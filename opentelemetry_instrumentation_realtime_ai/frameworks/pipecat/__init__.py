@@ -103,7 +103,9 @@ def instrument() -> None:
     )
 
     vad = _class("pipecat.audio.vad.vad_analyzer", "VADAnalyzer")
-    _hooks.wrap(vad, "set_sample_rate", audio.set_sample_rate_hook(pipeline.CURRENT), "VADAnalyzer.set_sample_rate")
+    _hooks.wrap(
+        vad, "set_sample_rate", audio.set_sample_rate_hook(pipeline.CURRENT), "VADAnalyzer.set_sample_rate"
+    )
     states = _class("pipecat.audio.vad.vad_analyzer", "VADState")
     if states is not None:
         _hooks.patch(

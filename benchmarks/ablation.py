@@ -15,8 +15,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import gc
-import resource
 import statistics
 import sys
 from typing import Any
@@ -49,32 +47,17 @@ def _groups() -> dict[str, list[tuple[type, str, Any]]]:
 
 def _one(mode: str, bot: Any, groups: dict[str, Any], args: argparse.Namespace) -> tuple[float, int, int]:
     """One session; its CPU seconds and voluntary / involuntary context switches."""
-    from opentelemetry_instrumentation_realtime_ai import RealtimeAIInstrumentor
 
-    telemetry = overhead._Telemetry(args.metric_interval_ms)
-    instrumentor = RealtimeAIInstrumentor() if mode != "sdk_only" else None
-    try:
-        if instrumentor:
-            instrumentor.instrument(
-                tracer_provider=telemetry.tracer_provider, meter_provider=telemetry.meter_provider
-            )
-            for group in mode.split("-")[1:]:
-                for cls, name, original in groups[group]:
-                    setattr(cls, name, original)
-        gc.collect()
-        before = resource.getrusage(resource.RUSAGE_SELF)
-        result = overhead._session(bot, args.turns, args.chunks, f"ablation-{mode}", args, {})
-        telemetry.flush()
-        after = resource.getrusage(resource.RUSAGE_SELF)
-    finally:
-        if instrumentor:
-            instrumentor.uninstrument()
-        telemetry.shutdown()
-    problems = overhead._check(result, args.turns)
-    if problems:
-        raise SystemExit(f"{mode} session went wrong: {problems}")
-    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
-    return cpu, after.ru_nvcsw - before.ru_nvcsw, after.ru_nivcsw - before.ru_nivcsw
+    def put_back() -> None:
+        for group in mode.split("-")[1:]:
+            for cls, name, original in groups[group]:
+                setattr(cls, name, original)
+
+    reference = "sdk_only" if mode == "sdk_only" else "default"
+    user, system, voluntary, involuntary = paired._one(
+        reference, bot, args, args.turns, args.chunks, put_back
+    )
+    return user + system, voluntary, involuntary
 
 
 def main(argv: list[str] | None = None) -> int:

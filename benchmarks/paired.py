@@ -35,6 +35,7 @@ import resource
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import overhead  # this directory
@@ -42,8 +43,17 @@ import overhead  # this directory
 MODES = ("sdk_only", "default", "sdk_disabled")
 
 
-def _one(mode: str, bot: Any, args: argparse.Namespace, turns: int, chunks: int) -> tuple[float, float]:
-    """One session in ``mode``; its user and system CPU seconds."""
+def _one(
+    mode: str,
+    bot: Any,
+    args: argparse.Namespace,
+    turns: int,
+    chunks: int,
+    after_instrument: Callable[[], None] | None = None,
+) -> tuple[float, float, int, int]:
+    """One session in ``mode``: its user and system CPU seconds, voluntary and involuntary context
+    switches. ``after_instrument`` runs once the instrumentor is in place (``ablation.py`` puts
+    some of Pipecat's originals back there)."""
     from opentelemetry_instrumentation_realtime_ai import RealtimeAIInstrumentor
 
     telemetry = overhead._Telemetry(args.metric_interval_ms)
@@ -55,6 +65,8 @@ def _one(mode: str, bot: Any, args: argparse.Namespace, turns: int, chunks: int)
             instrumentor.instrument(
                 tracer_provider=telemetry.tracer_provider, meter_provider=telemetry.meter_provider
             )
+            if after_instrument is not None:
+                after_instrument()
         gc.collect()
         before = resource.getrusage(resource.RUSAGE_SELF)
         result = overhead._session(bot, turns, chunks, f"paired-{mode}", args, {})
@@ -68,7 +80,12 @@ def _one(mode: str, bot: Any, args: argparse.Namespace, turns: int, chunks: int)
     problems = overhead._check(result, turns)
     if problems:
         raise SystemExit(f"{mode} session went wrong: {problems}")
-    return after.ru_utime - before.ru_utime, after.ru_stime - before.ru_stime
+    return (
+        after.ru_utime - before.ru_utime,
+        after.ru_stime - before.ru_stime,
+        after.ru_nvcsw - before.ru_nvcsw,
+        after.ru_nivcsw - before.ru_nivcsw,
+    )
 
 
 def _quartiles(values: list[float]) -> tuple[float, float]:
@@ -98,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     for round_ in range(args.rounds):
         order = modes[round_ % len(modes) :] + modes[: round_ % len(modes)]
         for mode in reversed(order) if round_ % 2 else order:
-            user_s, system_s = _one(mode, bot, args, args.turns, args.chunks)
+            user_s, system_s, _, _ = _one(mode, bot, args, args.turns, args.chunks)
             cpu[mode].append(user_s + system_s)
             system[mode].append(system_s)
         print(

@@ -24,10 +24,7 @@ from typing import Any
 
 from ..hooks import guarded
 
-_VOICED_END = "_otel_realtime_ai_voiced_end"
-_VOICE_START = "_otel_realtime_ai_voice_start"
-_WINDOW_END = "_otel_realtime_ai_window_end"
-_CHUNKS = "_otel_realtime_ai_chunks"
+_EDGES = "_otel_realtime_ai_speech_edges"
 CHUNKS_KEPT = 16
 """Chunks kept (references, not copies) per analyzer to search for the speech's edges: 320 ms of 20 ms
 chunks, more than a model VAD's lag either way."""
@@ -51,9 +48,40 @@ def set_sample_rate_hook(current: ContextVar[Any]) -> Callable[..., Any]:
         run = get()
         if run is not None:
             run.vad = instance
-        return wrapped(*args, **kwargs)
+        result = wrapped(*args, **kwargs)
+        _forget_edges(instance)  # what it kept was timed at the old rate
+        return result
 
     return wrapper
+
+
+class _Edges:
+    """What the hook keeps on one analyzer: its last chunks and the speech edges found in them.
+
+    One attribute on the analyzer, read once per chunk; the rest are slots."""
+
+    __slots__ = ("chunks", "per_byte", "voice_start", "voiced_end", "window_end")
+
+    def __init__(self, analyzer: Any):
+        self.chunks: deque[tuple[float, bytes]] = deque(maxlen=CHUNKS_KEPT)
+        self.per_byte = 1.0 / _bytes_per_second(analyzer)
+        """Seconds of audio per byte, worked out once: the analyzer's rate is read through properties."""
+        self.window_end: float | None = None
+        self.voice_start: float | None = None
+        self.voiced_end: float | None = None
+
+
+@guarded
+def _new_edges(analyzer: Any) -> _Edges | None:
+    edges = _Edges(analyzer)
+    setattr(analyzer, _EDGES, edges)
+    return edges
+
+
+@guarded
+def _forget_edges(analyzer: Any) -> None:
+    if getattr(analyzer, _EDGES, None) is not None:
+        setattr(analyzer, _EDGES, None)
 
 
 def run_analyzer_hook(states: Any) -> Callable[[Any], Any]:
@@ -71,19 +99,17 @@ def run_analyzer_hook(states: Any) -> Callable[[Any], Any]:
                 return original(self, buffer)
             state = original(self, buffer)
             try:
-                chunks = getattr(self, _CHUNKS, None)
-                if chunks is None:
-                    chunks = deque(maxlen=CHUNKS_KEPT)
-                    setattr(self, _CHUNKS, chunks)
-                chunks.append((at, buffer))  # a chunk's audio ends when it arrived
-                if state is starting or state is speaking:  # the last window analysed was voiced
-                    left = len(self._vad_buffer)
-                    if left < pending:  # a window was analysed: what is still buffered came after it
-                        setattr(self, _WINDOW_END, at - left / _bytes_per_second(self))
-                        if previous is quiet:
-                            _found_start(self)
-                elif previous is speaking:
-                    _found_end(self)
+                edges = getattr(self, _EDGES, None) or _new_edges(self)
+                if edges is not None:
+                    edges.chunks.append((at, buffer))  # a chunk's audio ends when it arrived
+                    if state is starting or state is speaking:  # the last window analysed was voiced
+                        left = len(self._vad_buffer)
+                        if left < pending:  # a window was analysed: what is still buffered came after it
+                            edges.window_end = at - left * edges.per_byte
+                            if previous is quiet:
+                                _found_start(self, edges)
+                    elif previous is speaking:
+                        _found_end(self, edges)
             except Exception:
                 pass
             return state
@@ -94,26 +120,28 @@ def run_analyzer_hook(states: Any) -> Callable[[Any], Any]:
 
 
 @guarded
-def _found_start(analyzer: Any) -> None:
-    setattr(analyzer, _VOICE_START, _first_sound(analyzer, getattr(analyzer, _WINDOW_END)))
+def _found_start(analyzer: Any, edges: _Edges) -> None:
+    if edges.window_end is not None:
+        edges.voice_start = _first_sound(analyzer, edges, edges.window_end)
 
 
 @guarded
-def _found_end(analyzer: Any) -> None:
-    window_end = getattr(analyzer, _WINDOW_END, None)
-    if window_end is not None:
-        setattr(analyzer, _VOICED_END, _last_sound(analyzer, window_end))
+def _found_end(analyzer: Any, edges: _Edges) -> None:
+    if edges.window_end is not None:
+        edges.voiced_end = _last_sound(analyzer, edges, edges.window_end)
 
 
 def _bytes_per_second(analyzer: Any) -> int:
     return int(analyzer.sample_rate * 2 * analyzer.num_channels)
 
 
-def _chunks_before(analyzer: Any, window_end: float) -> Iterator[tuple[float, array[int]]]:
+def _chunks_before(
+    analyzer: Any, edges: _Edges, window_end: float
+) -> Iterator[tuple[float, array[int]]]:
     """Newest first: each kept chunk that began before ``window_end``, as (its start, its mono
     samples up to ``window_end``)."""
     rate, channels = analyzer.sample_rate, analyzer.num_channels
-    for arrived, chunk in reversed(list(getattr(analyzer, _CHUNKS, None) or ())):
+    for arrived, chunk in reversed(list(edges.chunks)):
         samples = array("h", chunk)[::channels]
         start = arrived - len(samples) / rate
         if start < window_end:
@@ -129,21 +157,21 @@ def _loud_at(samples: array[int], last: bool) -> int | None:
     return next(i for i in indices if abs(samples[i]) > SPEECH_LEVEL)
 
 
-def _last_sound(analyzer: Any, window_end: float) -> float:
+def _last_sound(analyzer: Any, edges: _Edges, window_end: float) -> float:
     """The end of the last loud sample in the chunks up to the last voiced window's end."""
-    for start, samples in _chunks_before(analyzer, window_end):
+    for start, samples in _chunks_before(analyzer, edges, window_end):
         index = _loud_at(samples, last=True)
         if index is not None:
             return start + (index + 1) / analyzer.sample_rate
     return window_end
 
 
-def _first_sound(analyzer: Any, window_end: float) -> float:
+def _first_sound(analyzer: Any, edges: _Edges, window_end: float) -> float:
     """The first loud sample of the sound that runs into the first voiced window, going back
     through the kept chunks until ``ONSET_GAP`` of quiet (a word's own stops are shorter)."""
     earliest = None
     quiet_since = window_end
-    for start, samples in _chunks_before(analyzer, window_end):
+    for start, samples in _chunks_before(analyzer, edges, window_end):
         index = _loud_at(samples, last=False)
         if index is None:
             if earliest is not None and quiet_since - start >= ONSET_GAP:
@@ -153,7 +181,7 @@ def _first_sound(analyzer: Any, window_end: float) -> float:
         quiet_since = start
     if earliest is not None:
         return earliest
-    return window_end - analyzer._vad_frames_num_bytes / _bytes_per_second(analyzer)
+    return window_end - analyzer._vad_frames_num_bytes * edges.per_byte
 
 
 def speech_ended_at(analyzer: Any, frame: Any) -> tuple[float | None, str]:
@@ -166,7 +194,8 @@ def speech_ended_at(analyzer: Any, frame: Any) -> tuple[float | None, str]:
     stop_secs = getattr(frame, "stop_secs", 0.0) or (
         analyzer.params.stop_secs if analyzer is not None else 0.0
     )
-    voiced = getattr(analyzer, _VOICED_END, None)
+    edges = getattr(analyzer, _EDGES, None)
+    voiced = edges.voiced_end if edges is not None else None
     if voiced is not None and 0.0 <= now - voiced <= stop_secs + STALE_AFTER:
         return voiced, "vad"
     if stop_secs:
@@ -180,7 +209,8 @@ def speech_started_at(analyzer: Any, frame: Any) -> float | None:
     start_secs = getattr(frame, "start_secs", 0.0) or (
         analyzer.params.start_secs if analyzer is not None else 0.0
     )
-    started = getattr(analyzer, _VOICE_START, None)
+    edges = getattr(analyzer, _EDGES, None)
+    started = edges.voice_start if edges is not None else None
     if started is not None and 0.0 <= now - started <= start_secs + STALE_AFTER:
         return float(started)
     return now - start_secs if start_secs else None

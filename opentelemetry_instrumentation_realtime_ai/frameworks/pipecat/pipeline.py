@@ -333,8 +333,15 @@ def process_frame_hook(original: Any) -> Any:
         count = entry[0] = entry[0] + 1
         action = entry[1]
         if action <= _HEARD_AUDIO and count & every:
-            if action:
-                state.service.heard(frame)
+            if action:  # the service's request hears the chunk: an addition here, not a call
+                listener = state.service.listener
+                if listener is None:  # the request's first chunk: ``heard`` notes its format
+                    state.service.heard(frame)
+                else:
+                    try:
+                        listener.audio_heard += len(frame.audio)
+                    except Exception:  # telemetry must never break the app
+                        pass
             return original(self, frame, direction, callback)
         return _observed(state, action, entry[2], frame, original(self, frame, direction, callback))
 

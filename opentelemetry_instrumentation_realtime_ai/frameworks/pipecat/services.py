@@ -83,6 +83,15 @@ RUNNING_TOOL: contextvars.ContextVar[ToolCall | None] = contextvars.ContextVar(
 its exception as an error pushed from that task."""
 
 
+class _Unheard:
+    """Where an STT's audio goes while no request is open: counted nowhere (reset at each request)."""
+
+    __slots__ = ("audio_heard",)
+
+    def __init__(self) -> None:
+        self.audio_heard = 0
+
+
 class ServiceState:
     """The request a service has open, if any, within one session."""
 
@@ -100,6 +109,11 @@ class ServiceState:
         """Set when the LLM service says it is speech-to-speech: it then has requests of its own kind."""
         self.pending_text: list[tuple[str | None, str]] = []
         """Texts a TTS sent for an audio context that has not opened yet."""
+        self._unheard = _Unheard()
+        self.listener: Any = self._unheard
+        """What the audio reaching an STT or speech-to-speech service adds its size to
+        (``audio_heard``): the frame hook does that itself for most chunks, without a call. None
+        while a request's audio format is not known: the next chunk goes through ``heard``."""
         self._reset()
 
     def _reset(self) -> None:
@@ -137,11 +151,21 @@ class ServiceState:
         )
         self.user_stopped = False
         self.audio_format_known = False
+        if self.realtime is None:
+            self.listener = None
         self._reset()
         return self.request
 
+    def _closed(self) -> None:
+        """No request open: an STT's audio is heard by nobody until the next one."""
+        self.request = None
+        if self.realtime is None:
+            self._unheard.audio_heard = 0
+            self.listener = self._unheard
+
     def finish(self, **end: Any) -> None:
-        request, self.request = self.request, None
+        request = self.request
+        self._closed()
         if request is not None:
             if self.heard_at_stop is not None:
                 request.audio_heard = (
@@ -171,7 +195,8 @@ class ServiceState:
         return None
 
     def heard(self, frame: Any) -> None:
-        """An STT's microphone audio: called for every chunk, so it is kept to a few operations."""
+        """An STT's microphone audio, for the chunks the frame hook does not add up itself: the
+        first of a request (its audio format) and one in ``AUDIO_TIMING_EVERY``."""
         request = self.request
         if request is not None:
             try:
@@ -181,6 +206,7 @@ class ServiceState:
                     request.set_attributes(
                         {attrs.AUDIO_SAMPLE_RATE: frame.sample_rate, attrs.AUDIO_CHANNELS: frame.num_channels}
                     )
+                    self.listener = request
             except Exception:  # telemetry must never break the app
                 pass
 
@@ -304,7 +330,8 @@ class ServiceState:
             if kind == fk.SERVICE_METADATA:
                 if getattr(frame, "is_realtime_service", False) is True and self.realtime is None:
                     self.realtime = speech_to_speech.SpeechToSpeech(self)
-                    self.heard = self.realtime.heard  # type: ignore[method-assign]  # the audio path: an add
+                    self.heard = self.realtime.heard  # type: ignore[method-assign]
+                    self.listener = self.realtime
                     self.receives = self.receives | speech_to_speech.RECEIVES
                     self.pushes = self.pushes | speech_to_speech.PUSHES
             elif kind == fk.LLM_RESPONSE_START and request is None:
@@ -356,7 +383,7 @@ class ServiceState:
                 audio_output_tokens=getattr(tokens, "output_audio_tokens", None),
             )
             if request.ended:  # usage that came after the response closed its span
-                self.request = None
+                self._closed()
 
 
 def _add_part(request: AIRequest, frame: Any) -> None:

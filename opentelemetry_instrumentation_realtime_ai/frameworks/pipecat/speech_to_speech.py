@@ -43,7 +43,7 @@ class SpeechToSpeech:
 
     __slots__ = (
         "_passing",
-        "audio_in",
+        "audio_heard",
         "first_text_at",
         "heard_text",
         "input_at",
@@ -56,8 +56,8 @@ class SpeechToSpeech:
 
     def __init__(self, state: ServiceState):
         self.state = state
-        self.audio_in = 0
-        """Bytes of user audio received since the last response started."""
+        self.audio_heard = 0
+        """Bytes of user audio received since the last response started (the frame hook adds most)."""
         self.transcript = 0
         """Characters of the user's transcript not yet given to a response."""
         self.heard_text = 0
@@ -69,9 +69,9 @@ class SpeechToSpeech:
         self._passing: int | None = None
 
     def heard(self, frame: Any) -> None:
-        """The user's audio reaching the service: called for every chunk, unguarded, so it guards itself."""
+        """The user's audio reaching the service (the chunks the frame hook does not add up itself)."""
         try:
-            self.audio_in += len(frame.audio)
+            self.audio_heard += len(frame.audio)
         except Exception:  # telemetry must never break the app
             pass
 
@@ -119,8 +119,8 @@ class SpeechToSpeech:
         self.previous_start, self.last_start = self.last_start, time.perf_counter()
         self.first_text_at, self.heard_text, self.turn = None, 0, state.session.turn
         request = state.start()  # ends the previous response's span if it still waits for usage
-        request.set_attributes({attrs.AUDIO_INPUT_SIZE: self.audio_in})
-        self.audio_in = 0
+        request.set_attributes({attrs.AUDIO_INPUT_SIZE: self.audio_heard})
+        self.audio_heard = 0
         if self.transcript:
             transcript, self.transcript = self.transcript, 0
             self._heard_transcript(transcript)

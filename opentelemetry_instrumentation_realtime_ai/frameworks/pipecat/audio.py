@@ -135,9 +135,7 @@ def _bytes_per_second(analyzer: Any) -> int:
     return int(analyzer.sample_rate * 2 * analyzer.num_channels)
 
 
-def _chunks_before(
-    analyzer: Any, edges: _Edges, window_end: float
-) -> Iterator[tuple[float, array[int]]]:
+def _chunks_before(analyzer: Any, edges: _Edges, window_end: float) -> Iterator[tuple[float, array[int]]]:
     """Newest first: each kept chunk that began before ``window_end``, as (its start, its mono
     samples up to ``window_end``)."""
     rate, channels = analyzer.sample_rate, analyzer.num_channels

@@ -55,6 +55,8 @@ class LoopMonitor:
         self._blocker: str | None = None
         self._seen_stall = False
         self._stopped = threading.Event()
+        self._running = True
+        """``not _stopped.is_set()`` without a call, for the tick."""
         # In a context of its own: the session that started it stays collectable, and a tick's
         # measurement is not an exemplar of whatever span happened to be current (that costs).
         self._context = contextvars.Context()
@@ -70,7 +72,7 @@ class LoopMonitor:
         now = time.monotonic()
         lag = max(0.0, now - self._beat - TICK_SECONDS)
         self._beat = now
-        if not self._stopped.is_set():
+        if self._running:
             self._timer = self.loop.call_later(TICK_SECONDS, self._tick, context=self._context)
         self._worst, self._ticks = max(self._worst, lag), self._ticks + 1
         if self._ticks == TICKS_PER_WINDOW:  # one observation per window: a histogram record costs ~10 µs
@@ -105,6 +107,7 @@ class LoopMonitor:
         self._timer.cancel()
 
     def stop(self) -> None:
+        self._running = False
         self._stopped.set()
         if not self.loop.is_closed():
             self.loop.call_soon_threadsafe(self._cancel)

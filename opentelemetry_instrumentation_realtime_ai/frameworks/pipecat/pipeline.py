@@ -137,9 +137,9 @@ _HEARD_AUDIO = 1  # the same, and an STT service adds it to the audio its reques
 _PLAIN = 2  # count and time it (audio too, when frame spans are on)
 _WATCHED = 3  # also a speaking signal, or a frame this element's service acts on
 
-AUDIO_TIMING_EVERY = 32
-"""Raw audio frames are most of the traffic and each is cheap to process, so one in 32 is timed
-(and its time counted 32 times); every other frame is timed."""
+AUDIO_TIMING_EVERY = 64
+"""Raw audio frames are most of the traffic and each is cheap to process, so one in 64 is timed
+(and its time counted 64 times); every other frame is timed."""
 
 
 class ElementState(dict):  # type: ignore[type-arg]

@@ -145,7 +145,8 @@ AUDIO_TIMING_EVERY = 64
 class ElementState(dict):  # type: ignore[type-arg]
     """What the frame hook keeps on one processor for one run: frame class -> its shared entry.
 
-    A dict itself, so that the hook finds a frame's entry in one lookup.
+    A dict itself, so that the hook finds a frame's entry with one subscript (no method call); a
+    frame class not seen yet gets its entry from ``__missing__`` (None if that fails).
     """
 
     __slots__ = ("element", "input_audio", "name", "pipeline", "run", "service", "time")
@@ -173,6 +174,9 @@ class ElementState(dict):  # type: ignore[type-arg]
         key = (self.pipeline, self.element, frame_class.__name__, action, kind)
         entry = self[frame_class] = _frame_counts.setdefault(key, [0, action, kind])
         return entry
+
+    def __missing__(self, frame_class: type) -> list[int] | None:
+        return _entry(self, frame_class)
 
 
 # --- roles of processor classes (LLM / STT / TTS service or plain element) ---
@@ -325,11 +329,9 @@ def process_frame_hook(original: Any) -> Any:
                 state = _element_state(self, run) if run is not None else None
             if state is None or state is _PASS_THROUGH:
                 return original(self, frame, direction, callback)
-        entry = state.get(frame.__class__)
-        if entry is None:
-            entry = _entry(state, frame.__class__)
-            if entry is None:
-                return original(self, frame, direction, callback)
+        entry = state[frame.__class__]
+        if entry is None:  # could not be made: let it through
+            return original(self, frame, direction, callback)
         count = entry[0] = entry[0] + 1
         action = entry[1]
         if action <= _HEARD_AUDIO and count & every:
@@ -398,9 +400,7 @@ def push_frame_hook(original: Any) -> Any:
     downstream = inspect.signature(original).parameters["direction"].default
 
     def push_frame(self: Any, frame: Any, direction: Any = downstream) -> Any:
-        kind = kinds.get(frame.__class__)
-        if kind is None:
-            kind = fk.kind_of(frame.__class__)
+        kind = kinds[frame.__class__]
         if kind in PUSHED:
             run = current()
             if run is not None:

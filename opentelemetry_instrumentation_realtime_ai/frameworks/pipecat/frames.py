@@ -80,23 +80,14 @@ _RULES: tuple[tuple[tuple[type, ...], int], ...] = (
 VAD_SIGNAL_CLASSES = _classes("VADUserStartedSpeakingFrame", "VADUserStoppedSpeakingFrame")
 """The VAD's raw decisions; the other user signals say where the turn starts and is declared over."""
 
-
-class _Kinds(dict):  # type: ignore[type-arg]
-    """Frame class -> kind, worked out on a class's first frame: the hot paths subscript it."""
-
-    def __missing__(self, frame_class: type) -> int:
-        try:
-            kind = next((k for classes, k in _RULES if classes and issubclass(frame_class, classes)), NONE)
-        except Exception:  # a class that cannot be compared is nothing we know
-            kind = NONE
-        self[frame_class] = kind
-        return kind
-
-
-KINDS: dict[type, int] = _Kinds()
-"""Each frame class seen so far and its kind."""
+KINDS: dict[type, int] = {}
+"""Each frame class seen so far and its kind: a plain dict, which the hot paths subscript."""
 
 
 def kind_of(frame_class: type) -> int:
     """The frame's kind, cached per class so the per-frame cost is one dict lookup."""
-    return KINDS[frame_class]
+    kind = KINDS.get(frame_class)
+    if kind is None:
+        kind = next((k for classes, k in _RULES if classes and issubclass(frame_class, classes)), NONE)
+        KINDS[frame_class] = kind
+    return kind

@@ -400,7 +400,10 @@ def push_frame_hook(original: Any) -> Any:
     downstream = inspect.signature(original).parameters["direction"].default
 
     def push_frame(self: Any, frame: Any, direction: Any = downstream) -> Any:
-        kind = kinds[frame.__class__]
+        try:
+            kind = kinds[frame.__class__]
+        except KeyError:  # a frame class's first push
+            kind = fk.kind_of(frame.__class__)
         if kind in PUSHED:
             run = current()
             if run is not None:

@@ -151,7 +151,9 @@ async def test_real_speech_turns(instrument):
 
     mic, pushed = summary(otel.one("pipeline.run")), expected(run.mic_pushed_at)
     print("microphone health:", mic, "from the mic's pushes:", pushed)
-    assert_matches(mic, pushed)
+    # The mic reads the clock just before the hook does; in a real-time session on a loaded machine a collection
+    # or another thread can come between the two, so the longest ordinary wait (no chunk late) is checked to 5 ms.
+    assert_matches(mic, pushed, max_within=0.005)
     assert mic["p50"] == pytest.approx(0.02, abs=0.003)
 
 

@@ -396,7 +396,9 @@ def test_initialize_bounds_the_exit_flush_of_what_it_created():
     start = time.monotonic()
     result = run(code, env=env)
     assert result.returncode == 0, result.stderr
-    assert time.monotonic() - start < 8
+    # a fresh interpreter's imports take several seconds on a loaded CI machine; the exporter's own retries
+    # would take tens of seconds: the message says our 1 s bound is what ended the flush
+    assert time.monotonic() - start < 15
     assert "not exported within 1.0 s" in result.stderr
     assert "can only be called once" not in result.stderr
 

@@ -107,7 +107,7 @@ def run_analyzer_hook(states: Any) -> Callable[[Any], Any]:
                         if left < pending:  # a window was analysed: what is still buffered came after it
                             edges.window_end = at - left * edges.per_byte
                             if previous is quiet:
-                                _found_start(self, edges)
+                                _found_start(self, edges, edges.window_end)
                     elif previous is speaking:
                         _found_end(self, edges)
             except Exception:
@@ -120,9 +120,8 @@ def run_analyzer_hook(states: Any) -> Callable[[Any], Any]:
 
 
 @guarded
-def _found_start(analyzer: Any, edges: _Edges) -> None:
-    if edges.window_end is not None:
-        edges.voice_start = _first_sound(analyzer, edges, edges.window_end)
+def _found_start(analyzer: Any, edges: _Edges, window_end: float) -> None:
+    edges.voice_start = _first_sound(analyzer, edges, window_end)
 
 
 @guarded

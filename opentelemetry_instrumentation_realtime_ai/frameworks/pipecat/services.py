@@ -104,7 +104,6 @@ class ServiceState:
         self.provider = provider_of(service)
         self.request: AIRequest | None = None
         self.user_stopped = False
-        self.audio_format_known = False
         self.realtime: speech_to_speech.SpeechToSpeech | None = None
         """Set when the LLM service says it is speech-to-speech: it then has requests of its own kind."""
         self.pending_text: list[tuple[str | None, str]] = []
@@ -150,7 +149,6 @@ class ServiceState:
             AIRequest(self.operation, request_attrs, parent=self.session.context())
         )
         self.user_stopped = False
-        self.audio_format_known = False
         if self.realtime is None:
             self.listener = None
         self._reset()
@@ -201,12 +199,11 @@ class ServiceState:
         if request is not None:
             try:
                 request.audio_heard += len(frame.audio)
-                if not self.audio_format_known:
-                    self.audio_format_known = True
+                if self.listener is None:  # the request's first chunk: its audio format, once
+                    self.listener = request
                     request.set_attributes(
                         {attrs.AUDIO_SAMPLE_RATE: frame.sample_rate, attrs.AUDIO_CHANNELS: frame.num_channels}
                     )
-                    self.listener = request
             except Exception:  # telemetry must never break the app
                 pass
 
@@ -330,8 +327,7 @@ class ServiceState:
             if kind == fk.SERVICE_METADATA:
                 if getattr(frame, "is_realtime_service", False) is True and self.realtime is None:
                     self.realtime = speech_to_speech.SpeechToSpeech(self)
-                    self.heard = self.realtime.heard  # type: ignore[method-assign]
-                    self.listener = self.realtime
+                    self.listener = self.realtime  # its audio adds up there, not on a request
                     self.receives = self.receives | speech_to_speech.RECEIVES
                     self.pushes = self.pushes | speech_to_speech.PUSHES
             elif kind == fk.LLM_RESPONSE_START and request is None:

@@ -61,17 +61,11 @@ class Browser:
     async def __aenter__(self) -> Browser:
         import websockets
 
-        self._profile = tempfile.mkdtemp(prefix="chromium-")
-        self._process = subprocess.Popen(
-            [binary(), *FLAGS, f"--user-data-dir={self._profile}", "--remote-debugging-port=0", "--window-size=1400,900", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        port_file = Path(self._profile) / "DevToolsActivePort"
-        for _ in range(300):
-            if port_file.exists() and len(port_file.read_text().splitlines()) >= 2:
-                break
-            await asyncio.sleep(0.05)
-        port, path = port_file.read_text().splitlines()[:2]
+        try:
+            port, path = await self._start()
+        except RuntimeError:
+            # a headless Chromium now and then dies while starting on a loaded machine; one more try
+            port, path = await self._start()
         self._ws = await websockets.connect(f"ws://127.0.0.1:{port}{path}", max_size=None)
         self._reader = asyncio.create_task(self._read())
         target = await self.send("Target.createTarget", {"url": "about:blank"}, session=False)
@@ -81,15 +75,42 @@ class Browser:
         await self.send("Page.enable")
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
-        self._reader.cancel()
-        await self._ws.close()
+    async def _start(self) -> list[str]:
+        """Chromium writes its port once it listens; a loaded CI machine can take tens of seconds to start it."""
+        self._profile = tempfile.mkdtemp(prefix="chromium-")
+        self._log = tempfile.TemporaryFile()
+        self._process = subprocess.Popen(
+            [binary(), *FLAGS, f"--user-data-dir={self._profile}", "--remote-debugging-port=0", "--window-size=1400,900", "about:blank"],
+            stdout=subprocess.DEVNULL, stderr=self._log,
+        )
+        port_file = Path(self._profile) / "DevToolsActivePort"
+        deadline = asyncio.get_running_loop().time() + 60
+        while asyncio.get_running_loop().time() < deadline:
+            if port_file.exists():
+                lines = port_file.read_text().splitlines()
+                if len(lines) >= 2:
+                    return lines[:2]
+            if self._process.poll() is not None:
+                break
+            await asyncio.sleep(0.05)
+        self._log.seek(0)
+        tail = self._log.read()[-2000:].decode(errors="replace")
+        self._stop()
+        raise RuntimeError(f"chromium gave no DevTools port (exit {self._process.poll()}):\n{tail}")
+
+    def _stop(self) -> None:
         self._process.terminate()
         try:
             self._process.wait(10)
         except subprocess.TimeoutExpired:
             self._process.kill()
+        self._log.close()
         shutil.rmtree(self._profile, ignore_errors=True)
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._reader.cancel()
+        await self._ws.close()
+        self._stop()
 
     async def _read(self) -> None:
         async for raw in self._ws:

@@ -84,8 +84,9 @@ class Browser:
             stdout=subprocess.DEVNULL, stderr=self._log,
         )
         port_file = Path(self._profile) / "DevToolsActivePort"
-        deadline = asyncio.get_running_loop().time() + 60
-        while asyncio.get_running_loop().time() < deadline:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 60
+        while loop.time() < deadline:
             if port_file.exists():
                 lines = port_file.read_text().splitlines()
                 if len(lines) >= 2:
@@ -93,10 +94,12 @@ class Browser:
             if self._process.poll() is not None:
                 break
             await asyncio.sleep(0.05)
+        exited = self._process.poll()  # None: still running after 60 s, not listening
         self._log.seek(0)
         tail = self._log.read()[-2000:].decode(errors="replace")
         self._stop()
-        raise RuntimeError(f"chromium gave no DevTools port (exit {self._process.poll()}):\n{tail}")
+        state = "still running after 60 s" if exited is None else f"exit {exited}"
+        raise RuntimeError(f"chromium gave no DevTools port ({state}):\n{tail}")
 
     def _stop(self) -> None:
         self._process.terminate()

@@ -22,6 +22,15 @@ def by_number(turns):
     return sorted(turns, key=lambda s: s.attributes["turn.number"])
 
 
+def settled(messages, interrupted=2):
+    """The assistant messages that do not depend on scheduling.
+
+    How much of the interrupted reply was spoken before the barge-in landed (and so stored in
+    the context) is a race even without instrumentation, so that reply is left out.
+    """
+    return [m for m in messages if not m.startswith(f"Reply {interrupted}")]
+
+
 def ai_spans(otel, operation):
     return [s for s in otel.spans() if (s.attributes or {}).get("gen_ai.operation.name") == operation]
 
@@ -38,7 +47,7 @@ async def test_cascade_bot_span_tree(instrument, uninstrumented_result):
     # The app sees exactly what it sees without instrumentation.
     assert result.ended_by == uninstrumented_result.ended_by == "end"
     assert result.transcripts == uninstrumented_result.transcripts
-    assert result.assistant_messages == uninstrumented_result.assistant_messages
+    assert settled(result.assistant_messages) == settled(uninstrumented_result.assistant_messages)
     assert result.errors == uninstrumented_result.errors == []
 
     run = otel.one("pipeline.run")
@@ -296,7 +305,7 @@ async def test_failing_telemetry_pipeline_never_reaches_the_app(instrument, unin
     result = await bot.run_bot(turns=3, interrupt_turn=2, realtime=False, conversation_id="conv-x")
     assert result.ended_by == "end" and result.errors == []
     assert result.transcripts == uninstrumented_result.transcripts
-    assert result.assistant_messages == uninstrumented_result.assistant_messages
+    assert settled(result.assistant_messages) == settled(uninstrumented_result.assistant_messages)
 
 
 async def test_broken_bookkeeping_never_reaches_the_app(instrument, monkeypatch, uninstrumented_result):

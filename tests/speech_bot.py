@@ -35,6 +35,7 @@ from pipecat.frames.frames import (
     InterruptionFrame,
     OutputAudioRawFrame,
     StartFrame,
+    VADUserStoppedSpeakingFrame,
 )
 from pipecat.processors.frame_processor import FrameDirection
 from pipecat.transports.base_input import BaseInputTransport
@@ -69,7 +70,18 @@ class Step:
     pause_secs: float = 0.6
 
 
-class WavMic(BaseInputTransport):
+class NotesVADStops:
+    """Notes when the VAD's stop frame leaves this element: the end of the endpointing stage."""
+
+    vad_stops: list[float]
+
+    async def push_frame(self, frame, direction: FrameDirection = FrameDirection.DOWNSTREAM):
+        if isinstance(frame, VADUserStoppedSpeakingFrame):
+            self.vad_stops.append(time.perf_counter())
+        await super().push_frame(frame, direction)
+
+
+class WavMic(NotesVADStops, BaseInputTransport):
     """Plays a script of WAVs as a microphone would: 20 ms chunks on the wall clock, silence between."""
 
     def __init__(self, steps: list[Step], speaker: RealtimeSpeaker, *, vad_analyzer=None, **kwargs):
@@ -85,6 +97,7 @@ class WavMic(BaseInputTransport):
         self._t0 = 0.0
         self.utterances: list[Utterance] = []
         self.pushed_at: list[float] = []  # every chunk's push: the ground truth of microphone health
+        self.vad_stops: list[float] = []  # the transport's VAD (0.0.x) or the VAD element after it
         self._register_event_handler("on_script_finished")
 
     async def start(self, frame: StartFrame):
@@ -199,6 +212,12 @@ class SpeechRun:
     pipecat_latencies: list[float] = field(default_factory=list)
     transcripts: list[str] = field(default_factory=list)
     mic_pushed_at: list[float] = field(default_factory=list)
+    vad_stops: list[float] = field(default_factory=list)
+    """time.perf_counter() of each VAD stop frame's push."""
+
+    def vad_stop_after(self, utterance: Utterance) -> float:
+        """When the VAD declared this utterance over: its first stop after the last voiced sample."""
+        return next(t for t in self.vad_stops if t >= utterance.ended_at)
 
 
 def _kwargs_for(callable_, **kwargs) -> dict:
@@ -242,7 +261,7 @@ async def run_speech_bot(
         user_params["user_turn_strategies"] = UserTurnStrategies(stop=stop_strategies)
     aggregators = LLMContextAggregatorPair(context, user_params=LLMUserAggregatorParams(**user_params))
     observer = UserBotLatencyObserver()
-    run = SpeechRun(mic.utterances, speaker.first_writes, mic_pushed_at=mic.pushed_at)
+    run = SpeechRun(mic.utterances, speaker.first_writes, mic_pushed_at=mic.pushed_at, vad_stops=mic.vad_stops)
 
     @observer.event_handler("on_latency_measured")
     async def _measured(_observer, latency):
@@ -257,7 +276,10 @@ async def run_speech_bot(
             settings=OpenAILLMService.Settings(model="local-llm", system_instruction="Be brief."),
         )
         tts = providers.SineTTSService(first_audio_delay=0.08, seconds_per_char=0.012, speedup=5.0)
-        elements = [mic] + ([] if transport_vad else [VADProcessor(vad_analyzer=vad)])
+        class TimedVADProcessor(NotesVADStops, VADProcessor):
+            vad_stops = mic.vad_stops
+
+        elements = [mic] + ([] if transport_vad else [TimedVADProcessor(vad_analyzer=vad)])
         elements += [stt, aggregators.user(), llm, tts, speaker, aggregators.assistant()]
         task = PipelineTask(
             Pipeline(elements),

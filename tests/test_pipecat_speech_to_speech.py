@@ -42,10 +42,9 @@ CHUNK_SECS = 0.02
 SPEECH_CHUNKS, SILENCE_CHUNKS = 15, 10  # 300 ms of speech, then 200 ms of silence: where the VADs stop
 # Time to first chunk is at least the server's delay, less the trip of the local end-of-speech
 # signal (it trails OpenAI's own detection by a few ms); at most the time from when the input
-# was given (the last speech chunk pushed, the context queued) to the server's first audio, plus
-# the trip of that audio back. Both bounds hold however slow the machine is.
+# was given (the last speech chunk pushed, the context queued) to the output transport's first
+# write of that response's audio. Both bounds hold however slow the machine is.
 TTFC_SLACK = 0.05
-TRIP = 0.1
 
 
 class Microphone(BaseInputTransport):
@@ -76,6 +75,22 @@ class Microphone(BaseInputTransport):
             await asyncio.sleep(CHUNK_SECS)
 
 
+class Speaker(providers.SpeakerOutput):
+    """The demo's speaker, noting when each audio write happened."""
+
+    def __init__(self):
+        super().__init__(playback_speed=None)
+        self.writes: list[float] = []
+        """time.perf_counter() of each audio write."""
+
+    async def write_audio_frame(self, frame) -> bool:
+        self.writes.append(time.perf_counter())
+        return await super().write_audio_frame(frame)
+
+    def first_write_after(self, moment: float) -> float:
+        return next(t for t in self.writes if t >= moment)
+
+
 class ContextFrames(BaseObserver):
     """Counts the context frames that reach the speech-to-speech service (the first, then syncs)."""
 
@@ -95,12 +110,11 @@ async def until(predicate, timeout: float = 10.0) -> None:
         await asyncio.sleep(0.01)
 
 
-async def converse(llm, server, mic, *, vad=None, live: bool) -> int:
+async def converse(llm, server, mic, speaker, *, vad=None, live: bool) -> int:
     """Greeting, a question, a question talked over, the answer to that; then the end.
 
     Returns how many context frames reached the service."""
     ahead = None if live else [mic.utterance() for _ in range(3)][::-1]  # made before the run, last first
-    speaker = providers.SpeakerOutput(playback_speed=None)
     context = LLMContext([{"role": "system", "content": "You are a helpful voice bot."}])
     aggregators = LLMContextAggregatorPair(context, user_params=LLMUserAggregatorParams())
     elements = [mic, *([vad] if vad else []), aggregators.user(), llm, speaker, aggregators.assistant()]
@@ -143,7 +157,7 @@ async def converse(llm, server, mic, *, vad=None, live: bool) -> int:
     return contexts.count
 
 
-def check(otel, server, contexts: int, inputs: list[float]) -> None:
+def check(otel, server, contexts: int, inputs: list[float], speaker: Speaker) -> None:
     assert contexts >= 2, "the aggregators synced the context: those frames must not be requests"
     assert [r.trigger for r in server.responses] == ["client", "speech", "speech", "speech"]
     assert [r.cancelled for r in server.responses] == [False, False, True, False]
@@ -170,7 +184,8 @@ def check(otel, server, contexts: int, inputs: list[float]) -> None:
         assert a[attrs.GEN_AI_USAGE_AUDIO_INPUT_TOKENS] == u["audio_in"]
         assert a[attrs.GEN_AI_USAGE_AUDIO_OUTPUT_TOKENS] == u["audio_out"]
         ttfc = a[attrs.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK]
-        bounds = (s2s_servers.FIRST_AUDIO_DELAY - TTFC_SLACK, response.first_audio_at - given + TRIP)
+        written = speaker.first_write_after(response.first_audio_at)
+        bounds = (s2s_servers.FIRST_AUDIO_DELAY - TTFC_SLACK, written - given)
         assert bounds[0] <= ttfc <= bounds[1], (response.number, ttfc, bounds)
         assert a.get(attrs.INTERRUPTED, False) == response.cancelled
     assert server.responses[0].audio_in == 0 and all(r.audio_in > 0 for r in server.responses[1:])
@@ -191,8 +206,8 @@ async def test_openai_realtime(instrument, live):
     otel = instrument()
     async with s2s_servers.OpenAIRealtimeServer() as server:
         llm = realtime.OpenAIRealtimeLLMService(api_key="sk-local", base_url=server.url)
-        contexts = await converse(llm, server, mic := Microphone(24000), live=live)
-    check(otel, server, contexts, mic.inputs)
+        contexts = await converse(llm, server, mic := Microphone(24000), speaker := Speaker(), live=live)
+    check(otel, server, contexts, mic.inputs, speaker)
 
 
 @pytest.mark.timeout(60)
@@ -208,6 +223,7 @@ async def test_gemini_live(instrument, live, tmp_path, monkeypatch):
     async with s2s_servers.GeminiLiveServer(server_tls) as server:
         llm = gemini.GeminiLiveLLMService(api_key="local-key", http_options={"base_url": server.base_url})
         vad = VADProcessor(vad_analyzer=providers.EnergyVADAnalyzer())
-        contexts = await converse(llm, server, mic := Microphone(16000), vad=vad, live=live)
+        mic, speaker = Microphone(16000), Speaker()
+        contexts = await converse(llm, server, mic, speaker, vad=vad, live=live)
     assert server.setup is not None
-    check(otel, server, contexts, mic.inputs)
+    check(otel, server, contexts, mic.inputs, speaker)

@@ -76,7 +76,8 @@ class NotesVADStops:
     vad_stops: list[float]
 
     async def push_frame(self, frame, direction: FrameDirection = FrameDirection.DOWNSTREAM):
-        if isinstance(frame, VADUserStoppedSpeakingFrame):
+        # downstream only: 1.x's VAD element broadcasts the stop both ways
+        if direction == FrameDirection.DOWNSTREAM and isinstance(frame, VADUserStoppedSpeakingFrame):
             self.vad_stops.append(time.perf_counter())
         await super().push_frame(frame, direction)
 
@@ -213,7 +214,7 @@ class SpeechRun:
     transcripts: list[str] = field(default_factory=list)
     mic_pushed_at: list[float] = field(default_factory=list)
     vad_stops: list[float] = field(default_factory=list)
-    """time.perf_counter() of each VAD stop frame's push."""
+    """time.perf_counter() of each VAD stop, as the VAD pushed it downstream."""
 
     def vad_stop_after(self, utterance: Utterance) -> float:
         """When the VAD declared this utterance over: its first stop after the last voiced sample."""
@@ -261,7 +262,9 @@ async def run_speech_bot(
         user_params["user_turn_strategies"] = UserTurnStrategies(stop=stop_strategies)
     aggregators = LLMContextAggregatorPair(context, user_params=LLMUserAggregatorParams(**user_params))
     observer = UserBotLatencyObserver()
-    run = SpeechRun(mic.utterances, speaker.first_writes, mic_pushed_at=mic.pushed_at, vad_stops=mic.vad_stops)
+    run = SpeechRun(
+        mic.utterances, speaker.first_writes, mic_pushed_at=mic.pushed_at, vad_stops=mic.vad_stops
+    )
 
     @observer.event_handler("on_latency_measured")
     async def _measured(_observer, latency):

@@ -276,3 +276,21 @@ def test_pipeline_names_on_metrics_are_bounded(otel, monkeypatch):
     names = [rt.Session(f"bot-for-call-{i}").metric_name for i in range(5)]
     assert names == ["bot-for-call-0", "bot-for-call-1", "bot-for-call-2", "_other", "_other"]
     assert rt.Session("bot-for-call-1").metric_name == "bot-for-call-1"
+
+
+def test_playout_finds_the_holes_a_real_time_output_would_play():
+    """An output handed audio ahead of real time plays it in turn: a piece after the queue ran dry is a hole."""
+    from opentelemetry_instrumentation_realtime_ai.helpers.output_audio import Playout
+
+    playout = Playout()
+    assert playout.queued(10.0, 0.5) == 0.0  # the reply's first piece starts the playout
+    assert playout.queued(10.1, 0.5) == 0.0  # queued until 11.0
+    assert playout.queued(11.01, 0.2) == 0.0  # 10 ms late: within an output's own jitter
+    assert playout.queued(11.51, 0.2) == pytest.approx(0.30)  # the audio ran out at 11.21
+    playout.pause(11.6)  # 0.11 s of it left, held
+    assert playout.queued(12.5, 0.2) == 0.0  # taken while paused: plays after what is held
+    playout.resume(13.0)  # 0.11 + 0.2 s left: due at 13.31
+    assert playout.queued(13.3, 0.1) == 0.0
+    assert playout.queued(13.5, 0.1) == pytest.approx(0.09)
+    playout.restart()  # the reply ended: the next one starts afresh, however late
+    assert playout.queued(20.0, 0.1) == 0.0

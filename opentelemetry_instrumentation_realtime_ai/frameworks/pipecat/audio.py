@@ -22,6 +22,7 @@ from contextvars import ContextVar
 from time import perf_counter
 from typing import Any
 
+from ...helpers.output_audio import Playout
 from ..hooks import guarded
 
 _EDGES = "_otel_realtime_ai_speech_edges"
@@ -236,20 +237,25 @@ def bot_started_hook(current: ContextVar[Any]) -> Callable[[Any], Any]:
     return make
 
 
-_DUE = "_otel_realtime_ai_audio_due"
-GAP_TOLERANCE = 0.02
-"""Lateness of a chunk's write past the end of the audio before it that counts as a hole: more than
-a transport's own pacing jitter."""
+_PLAYOUT = "_otel_realtime_ai_playout"
 
 
 @guarded
 def _played(sender: Any, run: Any) -> None:
     """A chunk of the reply is about to be written: a hole if the audio before it had run out."""
+    playout = getattr(sender, _PLAYOUT, None)
+    if playout is None:
+        playout = _new_playout(sender)
     now = perf_counter()
-    due = getattr(sender, _DUE, None)
-    if due is not None and now - due > GAP_TOLERANCE:
-        run.session.audio_gap(now - due, due)
-    setattr(sender, _DUE, max(now, due or now) + _chunk_seconds(sender))
+    hole = playout.queued(now, _chunk_seconds(sender))
+    if hole:
+        run.session.audio_gap(hole, now - hole)
+
+
+def _new_playout(sender: Any) -> Playout:
+    playout = Playout()
+    setattr(sender, _PLAYOUT, playout)
+    return playout
 
 
 def _chunk_seconds(sender: Any) -> float:
@@ -262,4 +268,4 @@ def _audio_out(run: Any, sender: Any) -> None:
     now = perf_counter()
     run.session.audio_gaps_measured = True
     run.session.bot_started_speaking(now)
-    setattr(sender, _DUE, now + _chunk_seconds(sender))
+    _new_playout(sender).queued(now, _chunk_seconds(sender))

@@ -178,19 +178,6 @@ async def test_the_replay_page_in_chromium(call):
     assert {url.rsplit("/", 1)[-1] for url in browser.requests} == {page.name, page.stem + ".wav"}
 
 
-def test_off_installs_no_audio_hook(instrument):
-    from livekit.agents.voice.agent_activity import AgentActivity
-    from livekit.agents.voice.io import AudioOutput
-
-    from opentelemetry_instrumentation_realtime_ai.frameworks import livekit as hooks
-
-    methods = ("capture_frame", "on_playback_finished", "pause", "resume")
-    before = AgentActivity.__dict__["push_audio"], [AudioOutput.__dict__[m] for m in methods]
-    instrument()
-    assert not {m for _, m, _ in hooks._hooks.installed} & {"push_audio", *methods}
-    assert (AgentActivity.__dict__["push_audio"], [AudioOutput.__dict__[m] for m in methods]) == before
-
-
 def test_on_hooks_the_audio_where_it_is_defined(instrument, tmp_path):
     from livekit.agents.voice.agent_activity import AgentActivity
     from livekit.agents.voice.io import AudioOutput

@@ -7,7 +7,8 @@ Real LiveKit classes, subclassed where LiveKit expects a provider or a device:
   frame of each utterance went out;
 - ``ScriptedSTT``: a non-streaming ``STT``, so LiveKit wraps it in its VAD-driven
   ``StreamAdapter``; it answers each utterance with the next line of a script;
-- ``ToneTTS``: a non-streaming ``TTS`` that answers each sentence with a tone after ``delay``;
+- ``ToneTTS``: a non-streaming ``TTS`` that answers each sentence with a tone after ``delay``
+  (optionally stopping for a while in the middle of the first, as a TTS that falls behind does);
 - ``SpeakerOutput``: an ``AudioOutput`` that "plays" in real time and notes when the first
   audio of each reply arrived;
 - the LLM is LiveKit's real ``livekit.plugins.openai.LLM`` pointed at a local server.
@@ -107,11 +108,20 @@ class ScriptedSTT(stt.STT):
 
 
 class ToneTTS(tts.TTS):
-    def __init__(self, *, delay: float = 0.1, seconds: float = 0.4, sample_rate: int = 24000):
+    def __init__(
+        self,
+        *,
+        delay: float = 0.1,
+        seconds: float = 0.4,
+        sample_rate: int = 24000,
+        pause: tuple[float, float] | None = None,
+    ):
         super().__init__(
             capabilities=tts.TTSCapabilities(streaming=False), sample_rate=sample_rate, num_channels=1
         )
         self.delay, self.seconds = delay, seconds
+        self.pause = pause
+        """(after, for): the first sentence's audio stops after ``after`` seconds of it, for ``for`` seconds."""
         self.produced: list[int] = []
         """Bytes of audio made for each sentence."""
 
@@ -134,6 +144,12 @@ class _ToneStream(tts.ChunkedStream):
         output_emitter.initialize(
             request_id=utils.shortuuid(), sample_rate=rate, num_channels=1, mime_type="audio/pcm"
         )
+        pause, engine.pause = engine.pause, None
+        if pause is not None:
+            cut = int(rate * pause[0]) * 2
+            output_emitter.push(pcm[:cut])
+            await asyncio.sleep(pause[1])
+            pcm = pcm[cut:]
         output_emitter.push(pcm)
         output_emitter.flush()
 

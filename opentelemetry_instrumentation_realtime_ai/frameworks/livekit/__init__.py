@@ -11,7 +11,8 @@ Hooks (base classes, so providers' subclasses are covered):
 - ``RealtimeSession.emit``: speech-to-speech responses;
 - ``rtc.Room.connect`` / ``emit``: the room connection;
 - LiveKit's GenAI attribute setters (1.8+): see ``native``;
-- with recording on only, the audio the agent heard and its output played (see ``recording``).
+- ``AgentActivity.push_audio`` and the base ``AudioOutput``'s ``capture_frame``, ``pause`` and
+  ``resume``: the caller's audio as it arrives, the agent's as its output takes it (see ``audio``).
 A hook this LiveKit version lacks is skipped with one warning: fewer spans, never an error.
 """
 
@@ -24,7 +25,7 @@ from typing import Any
 
 from ... import telemetry
 from ..hooks import Hooks
-from . import native, realtime, requests, room, session, tools
+from . import audio, native, realtime, requests, room, session, tools
 
 _log = logging.getLogger(__name__)
 _hooks = Hooks()
@@ -124,11 +125,7 @@ def instrument() -> None:
     gen_ai = _module("livekit.agents.telemetry.gen_ai")
     if gen_ai is not None and not telemetry.current().options.livekit_native_genai:
         native.hook(_hooks, gen_ai, _module("livekit.agents.telemetry.utils"))
-    recordings = telemetry.current().recordings
-    if recordings is not None:
-        from . import recording
-
-        recording.instrument(_hooks, recordings, _class)
+    audio.instrument(_hooks, telemetry.current().recordings, _class)
     if _hooks.missing:
         _log.warning(
             "livekit-agents %s is not fully supported: no hook for %s; those spans will be missing",

@@ -20,6 +20,7 @@ from opentelemetry import trace
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.trace import Span
 
+from ...helpers.input_audio import InputAudio
 from ...helpers.session import Session
 from ..hooks import guarded
 
@@ -33,10 +34,12 @@ activity_var: contextvars.ContextVar[Any] | None = None
 class Run:
     """Our state on one ``AgentSession``: the helper session and the speaking times it needs."""
 
-    __slots__ = ("on_user_speaking", "session", "tools")
+    __slots__ = ("input_audio", "on_user_speaking", "session", "tools")
 
     def __init__(self, session: Session):
         self.session = session
+        self.input_audio: InputAudio | None = None
+        """The meter of the caller's audio, from its first frame."""
         self.on_user_speaking: list[Callable[[], None]] = []
         """Called once when the user next starts speaking (an STT utterance heard a moment earlier)."""
         self.tools: dict[str, Span] = {}

@@ -94,6 +94,8 @@ async def test_a_burst_of_the_callers_audio_and_a_hole_in_the_reply(instrument):
     assert 0.1 < hole < PAUSE[1] + 0.05
     for turn, heard in zip(turns, speaker.holes, strict=True):
         a = turn.attributes
+        stages = {k: v for k, v in a.items() if k.startswith("turn.latency.")}
+        assert sum(stages.values()) == pytest.approx(a["turn.user_bot_latency"], abs=0.0005), a
         assert a["turn.audio_gaps"] == len(heard), (a, heard)
         assert a["turn.audio_gap_seconds"] == pytest.approx(sum(heard), abs=0.005 * len(heard))
         long_ones = [e.attributes["realtime_ai.audio.gap_duration"] for e in gap_events(turn)]

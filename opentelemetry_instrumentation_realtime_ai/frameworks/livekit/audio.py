@@ -61,16 +61,18 @@ def instrument(hooks: Hooks, recordings: RecordingProcessor | None, class_of: An
         state = getattr(sink, "__dict__", None)
         if run is None or state is None:
             return
-        now = perf_counter()
-        playout = state.get(_PLAYOUT)
-        if not isinstance(playout, Playout):
-            playout = state[_PLAYOUT] = Playout()
-        if not state.get(_CAPTURING):
-            playout.restart()
-        run.session.audio_gaps_measured = True
-        hole = playout.queued(now, frame.duration)
-        if hole:
-            run.session.audio_gap(hole, now - hole)
+        capturing = state.get(_CAPTURING)
+        if capturing is not None:  # else a LiveKit without the flag: holes are not measured (nor claimed)
+            now = perf_counter()
+            playout = state.get(_PLAYOUT)
+            if not isinstance(playout, Playout):
+                playout = state[_PLAYOUT] = Playout()
+            if not capturing:
+                playout.restart()
+            run.session.audio_gaps_measured = True
+            hole = playout.queued(now, frame.duration)
+            if hole:
+                run.session.audio_gap(hole, now - hole)
         recorder = recorder_of(run)
         if recorder is not None:
             recorder.queue(BOT, frame.data, frame.sample_rate, frame.num_channels)

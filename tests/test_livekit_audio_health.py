@@ -106,7 +106,7 @@ async def test_a_burst_of_the_callers_audio_and_a_hole_in_the_reply(instrument):
     assert metric.count == len(first) and metric.sum == pytest.approx(sum(first), abs=0.005 * len(first))
 
 
-def test_the_audio_is_hooked_where_it_is_defined_and_recording_off_adds_nothing(instrument, tmp_path):
+def test_the_audio_is_hooked_where_it_is_defined_and_recording_off_adds_nothing(instrument):
     from livekit.agents.voice.agent_activity import AgentActivity
     from livekit.agents.voice.io import AudioOutput
 
@@ -117,3 +117,25 @@ def test_the_audio_is_hooked_where_it_is_defined_and_recording_off_adds_nothing(
     assert (AgentActivity, "push_audio") in hooked
     assert {(AudioOutput, m) for m in ("capture_frame", "pause", "resume")} <= hooked
     assert (AudioOutput, "on_playback_finished") not in hooked  # only a recording cuts on it
+
+
+async def test_broken_audio_bookkeeping_never_reaches_the_app(instrument, monkeypatch):
+    from opentelemetry_instrumentation_realtime_ai.helpers.input_audio import InputAudio
+    from opentelemetry_instrumentation_realtime_ai.helpers.output_audio import Playout
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("telemetry bug")
+
+    otel = instrument()
+    for cls, method in ((InputAudio, "heard"), (Playout, "queued"), (Playout, "restart")):
+        monkeypatch.setattr(cls, method, broken)
+    mic, speaker = SpeechInput(["weather", "thanks"]), SpeakerOutput()
+    stt = ScriptedSTT(["What is the weather like in Paris?", "Thank you, that is all."])
+    tts = ToneTTS(delay=0.1)
+    async with OpenAIServer(delay=0.05) as server:
+        await run_voice_session(server, mic, speaker, stt, tts)
+    # the conversation went on as without us: both questions answered, all of each reply played
+    # (LiveKit pads a reply's last frames, so the speaker gets a little more than the TTS made)
+    assert len(server.requests) == 2 and len(speaker.first_audio_at) == 2
+    assert speaker.received >= sum(tts.produced) > 0
+    assert len(otel.spans("conversation.turn")) == 2 and otel.one("pipeline.run").end_time is not None

@@ -178,3 +178,47 @@ async def test_a_processor_run_twice_reports_to_each_run(instrument):
         if p.attributes["pipeline.element"] == "StreamingSTT"
     }
     assert frames_seen["InputAudioRawFrame"] == 2 * 50
+
+
+class Forward(FrameProcessor):
+    async def process_frame(self, frame, direction):
+        await super().process_frame(frame, direction)
+        await self.push_frame(frame, direction)
+
+
+class Unhashable(Forward):
+    """Defines equality, so Python makes it unhashable (as a dataclass would)."""
+
+    def __eq__(self, other):
+        return self is other
+
+
+class AllEqual(Forward):
+    """Hashable, and equal to every other instance of its kind."""
+
+    def __eq__(self, other):
+        return isinstance(other, AllEqual)
+
+    def __hash__(self):
+        return 1
+
+
+class AllEqualToo(AllEqual):
+    pass
+
+
+async def test_processors_with_their_own_equality_are_counted_apart(instrument):
+    """The frame hook finds a processor's state by identity: neither an unhashable processor nor two
+    processors equal to each other lose or swap their frames."""
+    otel = instrument()
+    await _run([Unhashable(), AllEqual(), AllEqualToo()], _utterance() + _utterance())
+    counts = {
+        p.attributes["pipeline.element"]: p.value
+        for p in otel.points("realtime_ai.frames")
+        if p.attributes["message.type"] == "InputAudioRawFrame"
+    }
+    assert {name: counts.get(name) for name in ("Unhashable", "AllEqual", "AllEqualToo")} == {
+        "Unhashable": 100,
+        "AllEqual": 100,
+        "AllEqualToo": 100,
+    }

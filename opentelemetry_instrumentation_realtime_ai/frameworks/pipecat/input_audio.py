@@ -16,7 +16,7 @@ from time import perf_counter
 from typing import Any
 
 from ..hooks import guarded
-from .pipeline import ElementState, element_state, element_states
+from .pipeline import ElementState, element_state, element_states, state_of
 
 PARAMETERS = ("self", "frame")
 
@@ -29,7 +29,10 @@ def push_audio_frame_hook(current: ContextVar[Any]) -> Callable[[Any], Any]:
     def make(original: Any) -> Any:
         def push_audio_frame(self: Any, frame: Any) -> Any:
             try:
-                state = states(id(self))
+                try:
+                    state = states(self)
+                except Exception:  # not hashable: keyed by its id
+                    state = states(id(self))
                 meter = state.input_audio if state is not None and state is not False else None
                 if meter is None:
                     meter = _meter_for(self, get(), frame, state)
@@ -60,6 +63,6 @@ def _meter_for(transport: Any, run: Any, frame: Any, state: Any) -> Any:
 
 
 def _forget(transport: Any) -> None:
-    state = element_states.get(id(transport))
+    state = state_of(transport)
     if isinstance(state, ElementState):
         state.input_audio = None

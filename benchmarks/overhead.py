@@ -241,7 +241,7 @@ def _frames_processed() -> int | None:
     """Frame hops this package counted (its frames metric), when it instrumented the run."""
     module = sys.modules.get(f"{PACKAGE}.frameworks.pipecat.pipeline")
     cells = getattr(module, "_frame_counts", None)
-    return sum(cell[0] for cell in cells.values()) if cells else None
+    return sum(cell.count for cell in cells.values()) if cells else None
 
 
 def _pin(cpu: str) -> None:

@@ -156,9 +156,12 @@ class WavMic(NotesVADStops, BaseInputTransport):
         self._t0 = time.perf_counter()
         await self._silence_until(lambda: False, timeout=0.5)
         for step in self._steps:
-            replies = len(self._speaker.first_writes)
             await self._say(step.wav)
-            await self._silence_until(lambda n=replies: len(self._speaker.first_writes) > n)
+            # The reply is the first write after the speech ended: audio Pipecat's output still writes
+            # right after a barge-in (seen in CI) is the interrupted reply's, not this one's.
+            await self._silence_until(
+                lambda ended=self.utterances[-1].ended_at: self._speaker.wrote_after(ended)
+            )
             if step.after != "start":  # "start": barge in while the reply plays
                 await self._silence_until(lambda: not self._speaker.speaking)
             await self._silence_until(lambda: False, timeout=step.pause_secs)
@@ -179,6 +182,9 @@ class RealtimeSpeaker(BaseOutputTransport):
     async def start(self, frame: StartFrame):
         await super().start(frame)
         await self.set_transport_ready(frame)
+
+    def wrote_after(self, at: float) -> bool:
+        return bool(self.first_writes) and self.first_writes[-1] > at
 
     async def write_audio_frame(self, frame: OutputAudioRawFrame) -> bool:
         now = time.perf_counter()
@@ -279,6 +285,7 @@ async def run_speech_bot(
             settings=OpenAILLMService.Settings(model="local-llm", system_instruction="Be brief."),
         )
         tts = providers.SineTTSService(first_audio_delay=0.08, seconds_per_char=0.012, speedup=5.0)
+
         class TimedVADProcessor(NotesVADStops, VADProcessor):
             vad_stops = mic.vad_stops
 
